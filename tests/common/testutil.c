@@ -1,0 +1,2 @@
+/* Shared test helpers (see testutil.h). */
+#include "testutil.h"

@@ -1,0 +1,3 @@
+/* PLACEHOLDER until the CLI lands. */
+#include <stdio.h>
+int main(void) { fputs("graft: not built yet\n", stderr); return 1; }
