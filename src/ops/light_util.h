@@ -1,0 +1,140 @@
+/* ops/light_util.h - helpers private to the light ops (elementwise, activation,
+ * softmax, shape ops): thread counts, axis checks, broadcast iteration. */
+#ifndef GRAFT_OPS_LIGHT_UTIL_H
+#define GRAFT_OPS_LIGHT_UTIL_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ops/op.h"
+
+/* Below this many elements a parallel region costs more than it saves. */
+#define LU_PAR_MIN ((int64_t)1 << 15)
+
+static inline int lu_threads(const graft_op_call *c, int64_t work)
+{
+    if (work < LU_PAR_MIN || !c->ctx || c->ctx->n_threads <= 1)
+        return 1;
+    return c->ctx->n_threads;
+}
+
+/* parse has no call: errors name the node directly. */
+static inline graft_status lu_node_fail(graft_error *err, const graft_node *n, graft_status st,
+                                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static inline graft_status lu_node_fail(graft_error *err, const graft_node *n, graft_status st,
+                                        const char *fmt, ...)
+{
+    char label[256], msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return graft_error_set(err, st, "%s: %s", graft__node_label(n, label, sizeof label), msg);
+}
+
+/* Inputs actually present (trailing omitted ones do not count). */
+static inline int lu_n_present(const graft_node *n)
+{
+    int k = n->n_inputs;
+    while (k > 0 && n->inputs[k - 1] < 0)
+        k--;
+    return k;
+}
+
+static inline graft_status lu_check_inputs(graft_error *err, const graft_node *n, int lo, int hi)
+{
+    int k = lu_n_present(n);
+    if (k < lo || k > hi) {
+        if (lo == hi)
+            return lu_node_fail(err, n, GRAFT_ERR_INVALID, "%s-%d takes %d input%s, got %d",
+                                n->op_type, n->opset, lo, lo == 1 ? "" : "s", k);
+        return lu_node_fail(err, n, GRAFT_ERR_INVALID, "%s-%d takes %d to %d inputs, got %d",
+                            n->op_type, n->opset, lo, hi, k);
+    }
+    for (int i = 0; i < lo; i++)
+        if (n->inputs[i] < 0)
+            return lu_node_fail(err, n, GRAFT_ERR_INVALID, "required input %d is empty", i);
+    if (n->n_outputs < 1 || n->outputs[0] < 0)
+        return lu_node_fail(err, n, GRAFT_ERR_INVALID, "output 0 is missing");
+    return GRAFT_OK;
+}
+
+/* Normalises axis into [0, rank) (accepting [-rank, rank)); false if out of range. */
+static inline bool lu_axis(int64_t axis, int rank, int *out)
+{
+    if (axis < -rank || axis >= rank)
+        return false;
+    *out = (int)(axis < 0 ? axis + rank : axis);
+    return true;
+}
+
+static inline bool lu_is_compute_dtype(graft_dtype dt)
+{
+    return dt == GRAFT_FLOAT || dt == GRAFT_INT64 || dt == GRAFT_BOOL;
+}
+
+/* Compute form of an ONNX element type: every float type computes as
+ * float32, every integer as int64, bool as bool (uint8 0/1). */
+static inline graft_dtype lu_compute_dtype(graft_dtype dt)
+{
+    switch (dt) {
+    case GRAFT_FLOAT: case GRAFT_FLOAT16: case GRAFT_BFLOAT16: case GRAFT_DOUBLE:
+        return GRAFT_FLOAT;
+    case GRAFT_UINT8: case GRAFT_INT8: case GRAFT_UINT16: case GRAFT_INT16: case GRAFT_INT32:
+    case GRAFT_INT64: case GRAFT_UINT32: case GRAFT_UINT64:
+        return GRAFT_INT64;
+    case GRAFT_BOOL:
+        return GRAFT_BOOL;
+    default:
+        return GRAFT_DTYPE_UNDEFINED;
+    }
+}
+
+static inline void lu_set_shape(graft_tensor *t, graft_dtype dt, int rank, const int64_t *dims)
+{
+    t->dtype = dt;
+    t->rank = rank;
+    if (rank > 0)
+        memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
+}
+
+static inline void lu_copy_shape(graft_tensor *t, const graft_tensor *src)
+{
+    lu_set_shape(t, src->dtype, src->rank, src->dims);
+}
+
+/* Reads element i of an int64 or float tensor as int64 (attribute-like
+ * inputs: axes, starts, shape). */
+static inline int64_t lu_get_i64(const graft_tensor *t, int64_t i)
+{
+    if (t->dtype == GRAFT_FLOAT)
+        return (int64_t)((const float *)t->data)[i];
+    if (t->dtype == GRAFT_BOOL)
+        return ((const uint8_t *)t->data)[i];
+    return ((const int64_t *)t->data)[i];
+}
+
+static inline double lu_get_f64(const graft_tensor *t, int64_t i)
+{
+    if (t->dtype == GRAFT_FLOAT)
+        return ((const float *)t->data)[i];
+    if (t->dtype == GRAFT_BOOL)
+        return ((const uint8_t *)t->data)[i];
+    return (double)((const int64_t *)t->data)[i];
+}
+
+/* Row-major strides of a shape. */
+static inline void lu_strides(int rank, const int64_t *dims, int64_t *strides)
+{
+    int64_t s = 1;
+    for (int i = rank - 1; i >= 0; i--) {
+        strides[i] = s;
+        s *= dims[i];
+    }
+}
+
+/* Shared by the elementwise and activation files. */
+void graft__light_copy(const graft_op_call *c, void *dst, const void *src, size_t nbytes);
+
+#endif
