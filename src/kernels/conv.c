@@ -1,0 +1,266 @@
+/* kernels/conv.c - convolution forward and backward on top of graft__sgemm.
+ *
+ * Forward, per image and group g:  Y_g (Mg×P) = W_g (Mg×K) · col_g (K×P)
+ * with K = Cg·kd·kh·kw and P = od·oh·ow, col = im2col(X_g).
+ * Backward: dW_g += dY_g · col_gᵀ;  dcol = W_gᵀ · dY_g, dX_g += col2im(dcol);
+ * dB[m] += Σ dY[:, m]. */
+#include "kernels/conv.h"
+
+#include <string.h>
+
+#include "kernels/gemm.h"
+
+/* Work (in floats touched) below which an OpenMP region costs more than it saves. */
+#define CONV_PAR_MIN 32768
+
+typedef struct conv_dims {
+    int64_t cg, mg, kvol, kdim, p, ip;
+} conv_dims;
+
+static conv_dims dims_of(const graft__conv_geom *g)
+{
+    conv_dims d;
+    d.cg = g->c / g->group;
+    d.mg = g->m / g->group;
+    d.kvol = g->k[0] * g->k[1] * g->k[2];
+    d.kdim = d.cg * d.kvol;
+    d.p = g->out[0] * g->out[1] * g->out[2];
+    d.ip = g->in[0] * g->in[1] * g->in[2];
+    return d;
+}
+
+static int is_pointwise(const graft__conv_geom *g)
+{
+    for (int i = 0; i < 3; i++)
+        if (g->k[i] != 1 || g->stride[i] != 1 || g->pad[i] != 0 || g->out[i] != g->in[i])
+            return 0;
+    return 1;
+}
+
+static int is_depthwise(const graft__conv_geom *g)
+{
+    return g->group == g->c && g->group > 1 && g->m % g->c == 0 && g->in[0] == 1 &&
+           g->k[0] == 1 && g->out[0] == 1;
+}
+
+/* One row of col (kernel offset r) for a Cg-channel block x. When xw is set
+ * the row is instead added back into xw (col2im). */
+static void im2col_row(const graft__conv_geom *g, const conv_dims *d, const float *x, float *xw,
+                       float *row, int64_t r)
+{
+    int64_t c = r / d->kvol, kr = r % d->kvol;
+    int64_t kz = kr / (g->k[1] * g->k[2]), ky = (kr / g->k[2]) % g->k[1], kx = kr % g->k[2];
+    const int64_t od = g->out[0], oh = g->out[1], ow = g->out[2];
+    const int64_t ih = g->in[1], iw = g->in[2];
+    int64_t offx = kx * g->dil[2] - g->pad[2];
+    int64_t lo, hi;
+    graft__valid_range(offx, g->stride[2], iw, ow, &lo, &hi);
+    const int64_t sx = g->stride[2];
+    for (int64_t oz = 0; oz < od; oz++) {
+        int64_t iz = oz * g->stride[0] - g->pad[0] + kz * g->dil[0];
+        float *dz = row + oz * oh * ow;
+        if (iz < 0 || iz >= g->in[0]) {
+            if (!xw)
+                memset(dz, 0, (size_t)(oh * ow) * sizeof *dz);
+            continue;
+        }
+        for (int64_t oy = 0; oy < oh; oy++) {
+            int64_t iy = oy * g->stride[1] - g->pad[1] + ky * g->dil[1];
+            float *dst = dz + oy * ow;
+            if (iy < 0 || iy >= ih) {
+                if (!xw)
+                    memset(dst, 0, (size_t)ow * sizeof *dst);
+                continue;
+            }
+            int64_t base = c * d->ip + (iz * ih + iy) * iw + offx;
+            if (xw) {
+                for (int64_t o = lo; o < hi; o++)
+                    xw[base + o * sx] += dst[o];
+                continue;
+            }
+            for (int64_t o = 0; o < lo; o++)
+                dst[o] = 0.0f;
+            if (sx == 1 && hi > lo)
+                memcpy(dst + lo, x + base + lo, (size_t)(hi - lo) * sizeof *dst);
+            else
+                for (int64_t o = lo; o < hi; o++)
+                    dst[o] = x[base + o * sx];
+            for (int64_t o = hi; o < ow; o++)
+                dst[o] = 0.0f;
+        }
+    }
+}
+
+static void im2col(const graft__conv_geom *g, const conv_dims *d, const float *x, float *col,
+                   int nt)
+{
+    int64_t rows = d->kdim;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && rows * d->p >= CONV_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++)
+        im2col_row(g, d, x, NULL, col + r * d->p, r);
+}
+
+/* dx += col2im(col); channels are independent, so threads split them. */
+static void col2im_add(const graft__conv_geom *g, const conv_dims *d, const float *col, float *dx,
+                       int nt)
+{
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && d->kdim * d->p >= CONV_PAR_MIN)
+    for (int64_t c = 0; c < d->cg; c++)
+        for (int64_t r = c * d->kvol; r < (c + 1) * d->kvol; r++)
+            im2col_row(g, d, NULL, dx, (float *)(col + r * d->p), r);
+}
+
+static void epilogue(const graft__conv_geom *g, const conv_dims *d, float *y, const float *bias,
+                     const float *z, const graft__act *act, int nt)
+{
+    if (!bias && !z && act->kind == GRAFT__ACT_NONE)
+        return;
+    int64_t rows = g->m;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && rows * d->p >= CONV_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++)
+        graft__act_row(y + r * d->p, d->p, bias ? bias[r] : 0.0f, z ? z + r * d->p : NULL, act);
+}
+
+static void depthwise_plane(const graft__conv_geom *g, const float *xp, const float *wp,
+                            float bias, const float *zp, const graft__act *act, float *yp)
+{
+    const int64_t oh = g->out[1], ow = g->out[2], ih = g->in[1], iw = g->in[2];
+    const int64_t kh = g->k[1], kw = g->k[2], sy = g->stride[1], sx = g->stride[2];
+    for (int64_t oy = 0; oy < oh; oy++) {
+        float *yrow = yp + oy * ow;
+        for (int64_t o = 0; o < ow; o++)
+            yrow[o] = 0.0f;
+        for (int64_t ky = 0; ky < kh; ky++) {
+            int64_t iy = oy * sy - g->pad[1] + ky * g->dil[1];
+            if (iy < 0 || iy >= ih)
+                continue;
+            const float *xrow = xp + iy * iw;
+            for (int64_t kx = 0; kx < kw; kx++) {
+                const float wv = wp[ky * kw + kx];
+                int64_t off = kx * g->dil[2] - g->pad[2], lo, hi;
+                graft__valid_range(off, sx, iw, ow, &lo, &hi);
+                if (sx == 1)
+                    for (int64_t o = lo; o < hi; o++)
+                        yrow[o] += wv * xrow[o + off];
+                else if (sx == 2)
+                    for (int64_t o = lo; o < hi; o++)
+                        yrow[o] += wv * xrow[2 * o + off];
+                else
+                    for (int64_t o = lo; o < hi; o++)
+                        yrow[o] += wv * xrow[o * sx + off];
+            }
+        }
+        graft__act_row(yrow, ow, bias, zp ? zp + oy * ow : NULL, act);
+    }
+}
+
+static void depthwise_forward(const graft__conv_geom *g, const float *x, const float *w,
+                              const float *bias, const float *z, const graft__act *act, float *y,
+                              int nt)
+{
+    const int64_t mult = g->m / g->c, ip = g->in[1] * g->in[2], p = g->out[1] * g->out[2];
+    const int64_t kv = g->k[1] * g->k[2], planes = g->n * g->m;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && planes * p * kv >= CONV_PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        int64_t ni = pl / g->m, mi = pl % g->m, ci = mi / mult;
+        depthwise_plane(g, x + (ni * g->c + ci) * ip, w + mi * kv, bias ? bias[mi] : 0.0f,
+                        z ? z + pl * p : NULL, act, y + pl * p);
+    }
+}
+
+graft_status graft__conv_forward(const graft__conv_geom *g, const float *x, const float *w,
+                                 const float *bias, const float *z, const graft__act *act,
+                                 float *y, graft_exec_ctx *ctx)
+{
+    const graft__act none = {GRAFT__ACT_NONE, 0.0f, 0.0f};
+    if (!act)
+        act = &none;
+    const int nt = graft__threads(ctx);
+    conv_dims d = dims_of(g);
+    if (g->n == 0 || d.p == 0 || g->m == 0)
+        return GRAFT_OK;
+    if (is_depthwise(g)) {
+        depthwise_forward(g, x, w, bias, z, act, y, nt);
+        return GRAFT_OK;
+    }
+    const int pointwise = is_pointwise(g);
+    float *col = NULL;
+    if (!pointwise) {
+        col = ctx->scratch(ctx, (size_t)(d.kdim * d.p) * sizeof(float));
+        if (!col)
+            return GRAFT_ERR_NOMEM;
+    }
+    for (int64_t ni = 0; ni < g->n; ni++) {
+        const float *xn = x + ni * g->c * d.ip;
+        float *yn = y + ni * g->m * d.p;
+        for (int64_t gi = 0; gi < g->group; gi++) {
+            const float *xg = xn + gi * d.cg * d.ip;
+            const float *b = xg;
+            if (!pointwise) {
+                im2col(g, &d, xg, col, nt);
+                b = col;
+            }
+            graft__sgemm(d.mg, d.p, d.kdim, 1.0f, w + gi * d.mg * d.kdim, d.kdim, 1, b, d.p, 1,
+                         0.0f, yn + gi * d.mg * d.p, d.p, 1, nt);
+        }
+        epilogue(g, &d, yn, bias, z ? z + ni * g->m * d.p : NULL, act, nt);
+    }
+    return GRAFT_OK;
+}
+
+graft_status graft__conv_backward(const graft__conv_geom *g, const float *x, const float *w,
+                                  const float *dy, float *dx, float *dw, float *db,
+                                  graft_exec_ctx *ctx)
+{
+    const int nt = graft__threads(ctx);
+    conv_dims d = dims_of(g);
+    if (db) {
+        for (int64_t ni = 0; ni < g->n; ni++)
+            for (int64_t mi = 0; mi < g->m; mi++) {
+                const float *r = dy + (ni * g->m + mi) * d.p;
+                double s = 0.0;
+                for (int64_t i = 0; i < d.p; i++)
+                    s += r[i];
+                db[mi] += (float)s;
+            }
+    }
+    if (!dx && !dw)
+        return GRAFT_OK;
+    const int pointwise = is_pointwise(g);
+    float *col = NULL;
+    if (!pointwise) {
+        col = ctx->scratch(ctx, (size_t)(d.kdim * d.p) * sizeof(float));
+        if (!col)
+            return GRAFT_ERR_NOMEM;
+    }
+    for (int64_t ni = 0; ni < g->n; ni++) {
+        for (int64_t gi = 0; gi < g->group; gi++) {
+            const float *xg = x + ni * g->c * d.ip + gi * d.cg * d.ip;
+            const float *dyg = dy + ni * g->m * d.p + gi * d.mg * d.p;
+            const float *wg = w + gi * d.mg * d.kdim;
+            if (dw) {
+                const float *b = xg;
+                if (!pointwise) {
+                    im2col(g, &d, xg, col, nt);
+                    b = col;
+                }
+                /* dW_g (Mg×K) += dY_g (Mg×P) · colᵀ (P×K) */
+                graft__sgemm(d.mg, d.kdim, d.p, 1.0f, dyg, d.p, 1, b, 1, d.p, 1.0f,
+                             dw + gi * d.mg * d.kdim, d.kdim, 1, nt);
+            }
+            if (dx) {
+                float *dxg = dx + ni * g->c * d.ip + gi * d.cg * d.ip;
+                /* dcol (K×P) = W_gᵀ (K×Mg) · dY_g (Mg×P) */
+                if (pointwise) {
+                    graft__sgemm(d.kdim, d.p, d.mg, 1.0f, wg, 1, d.kdim, dyg, d.p, 1, 1.0f, dxg,
+                                 d.p, 1, nt);
+                } else {
+                    graft__sgemm(d.kdim, d.p, d.mg, 1.0f, wg, 1, d.kdim, dyg, d.p, 1, 0.0f, col,
+                                 d.p, 1, nt);
+                    col2im_add(g, &d, col, dxg, nt);
+                }
+            }
+        }
+    }
+    return GRAFT_OK;
+}
