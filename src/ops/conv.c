@@ -103,6 +103,9 @@ static graft_status conv_geometry(graft_op_call *c, graft__conv_geom *geo, int *
         return graft__op_fail(c, GRAFT_ERR_INVALID, "needs inputs X and W");
     const graft_tensor *x = c->in[0], *w = c->in[1];
     const graft_tensor *b = c->n_in > 2 ? c->in[2] : NULL;
+    if (x->dtype != GRAFT_DTYPE_UNDEFINED && !graft_dtype_is_float(x->dtype))
+        return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED, "X is %s; only floating types are supported",
+                              graft_dtype_name(x->dtype));
     if (x->rank < 3)
         return graft__op_fail(c, GRAFT_ERR_INVALID, "X must have rank >= 3, got %s",
                               fmt_shape(x, b1, sizeof b1));

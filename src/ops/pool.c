@@ -1,7 +1,334 @@
-/* PLACEHOLDER: not implemented yet. */
+/* ops/pool.c - MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool.
+ *
+ * MaxPool:     Y[o] = max over the window (pads never win); dX[argmax] += dY[o].
+ * AveragePool: Y[o] = Σ window / count, count = in-bounds elements, or with
+ *              count_include_pad the elements inside the padded input;
+ *              dX[i] += dY[o] / count for each i in the window.
+ * Global*:     the window is the whole spatial extent.
+ * storage_order (MaxPool's Indices layout) is ignored: indices are row-major.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kernels/conv.h"
+#include "kernels/pool.h"
+#include "kernels/window.h"
 #include "ops/op.h"
 
-const graft_op_def graft__op_max_pool = {.op_type = "MaxPool"};
-const graft_op_def graft__op_average_pool = {.op_type = "AveragePool"};
-const graft_op_def graft__op_global_average_pool = {.op_type = "GlobalAveragePool"};
-const graft_op_def graft__op_global_max_pool = {.op_type = "GlobalMaxPool"};
+typedef struct pool_params {
+    graft__window win;
+    bool count_include_pad;
+} pool_params;
+
+static graft_status pool_parse(const graft_graph *g, const graft_node *n, void *params,
+                               graft_error *err)
+{
+    (void)g;
+    pool_params *p = params;
+    char label[256];
+    graft_status st = graft__window_parse(n, &p->win, err);
+    if (st != GRAFT_OK)
+        return st;
+    if (p->win.n_kernel < 0)
+        return graft_error_set(err, GRAFT_ERR_INVALID, "%s: kernel_shape is required",
+                               graft__node_label(n, label, sizeof label));
+    p->count_include_pad = graft_node_attr_int(n, "count_include_pad", 0) != 0;
+    return GRAFT_OK;
+}
+
+static graft_status check_x(graft_op_call *c, int *nsp)
+{
+    char b1[96];
+    if (c->n_in < 1 || !c->in[0])
+        return graft__op_fail(c, GRAFT_ERR_INVALID, "needs input X");
+    const graft_tensor *x = c->in[0];
+    if (x->dtype != GRAFT_DTYPE_UNDEFINED && !graft_dtype_is_float(x->dtype))
+        return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED, "X is %s; only floating types are supported",
+                              graft_dtype_name(x->dtype));
+    if (x->rank < 3)
+        return graft__op_fail(c, GRAFT_ERR_INVALID, "X must have rank >= 3, got %s",
+                              graft_shape_format(x->rank, x->dims, b1, sizeof b1));
+    *nsp = x->rank - 2;
+    return GRAFT_OK;
+}
+
+static graft_status pool_geometry(graft_op_call *c, graft__pool_geom *geo, int64_t *out_dims)
+{
+    const pool_params *p = c->params;
+    char b1[96], msg[256];
+    int nsp = 0;
+    graft_status st = check_x(c, &nsp);
+    if (st != GRAFT_OK)
+        return st;
+    const graft_tensor *x = c->in[0];
+    if (nsp > 3)
+        return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED, "%d spatial axes (at most 3 supported)",
+                              nsp);
+    if (p->win.n_kernel != nsp)
+        return graft__op_fail(c, GRAFT_ERR_INVALID,
+                              "kernel_shape has %d entries, expected %d (spatial rank of X)",
+                              p->win.n_kernel, nsp);
+    int64_t st_[3], dl[3], pb[3], pe[3], od[3];
+    st = graft__window_resolve(&p->win, nsp, x->dims + 2, p->win.kernel, st_, dl, pb, pe, od, msg,
+                               sizeof msg);
+    if (st != GRAFT_OK)
+        return graft__op_fail(c, st, "%s (X %s)", msg,
+                              graft_shape_format(x->rank, x->dims, b1, sizeof b1));
+    out_dims[0] = x->dims[0];
+    out_dims[1] = x->dims[1];
+    for (int i = 0; i < nsp; i++)
+        out_dims[2 + i] = od[i];
+    memset(geo, 0, sizeof *geo);
+    geo->planes = x->dims[0] * x->dims[1];
+    geo->count_include_pad = p->count_include_pad;
+    for (int i = 0; i < 3; i++) {
+        int j = i - (3 - nsp);
+        geo->in[i] = j >= 0 ? x->dims[2 + j] : 1;
+        geo->out[i] = j >= 0 ? od[j] : 1;
+        geo->k[i] = j >= 0 ? p->win.kernel[j] : 1;
+        geo->stride[i] = j >= 0 ? st_[j] : 1;
+        geo->dil[i] = j >= 0 ? dl[j] : 1;
+        geo->pad[i] = j >= 0 ? pb[j] : 0;
+        geo->pad_end[i] = j >= 0 ? pe[j] : 0;
+    }
+    return GRAFT_OK;
+}
+
+static graft_status pool_infer(graft_op_call *c)
+{
+    graft__pool_geom geo;
+    int64_t dims[GRAFT_MAX_RANK];
+    if (c->n_in >= 1 && c->in[0] && c->in[0]->rank < 0) {
+        for (int i = 0; i < c->n_out; i++)
+            if (c->out[i])
+                c->out[i]->rank = -1;
+        return GRAFT_OK;
+    }
+    graft_status st = pool_geometry(c, &geo, dims);
+    if (st != GRAFT_OK)
+        return st;
+    for (int i = 0; i < c->n_out && i < 2; i++) {
+        if (!c->out[i])
+            continue;
+        c->out[i]->dtype = i == 0 ? GRAFT_FLOAT : GRAFT_INT64;
+        c->out[i]->rank = c->in[0]->rank;
+        memcpy(c->out[i]->dims, dims, (size_t)c->in[0]->rank * sizeof dims[0]);
+    }
+    return GRAFT_OK;
+}
+
+static graft_status max_pool_forward(graft_op_call *c)
+{
+    graft__pool_geom geo;
+    int64_t dims[GRAFT_MAX_RANK];
+    graft_status st = pool_geometry(c, &geo, dims);
+    if (st != GRAFT_OK || !c->out[0])
+        return st;
+    int64_t *idx = c->n_out > 1 && c->out[1] ? graft_tensor_i64(c->out[1]) : NULL;
+    graft__maxpool_forward(&geo, graft_tensor_f32(c->in[0]), graft_tensor_f32(c->out[0]), idx,
+                           graft__threads(c->ctx));
+    return GRAFT_OK;
+}
+
+static graft_status max_pool_backward(graft_op_call *c)
+{
+    graft__pool_geom geo;
+    int64_t dims[GRAFT_MAX_RANK];
+    if (!c->d_out[0] || !c->d_in[0])
+        return GRAFT_OK;
+    graft_status st = pool_geometry(c, &geo, dims);
+    if (st != GRAFT_OK)
+        return st;
+    graft__maxpool_backward(&geo, graft_tensor_f32(c->in[0]), graft_tensor_f32(c->d_out[0]),
+                            graft_tensor_f32(c->d_in[0]), graft__threads(c->ctx));
+    return GRAFT_OK;
+}
+
+static graft_status average_pool_forward(graft_op_call *c)
+{
+    graft__pool_geom geo;
+    int64_t dims[GRAFT_MAX_RANK];
+    graft_status st = pool_geometry(c, &geo, dims);
+    if (st != GRAFT_OK || !c->out[0])
+        return st;
+    graft__avgpool_forward(&geo, graft_tensor_f32(c->in[0]), graft_tensor_f32(c->out[0]),
+                           graft__threads(c->ctx));
+    return GRAFT_OK;
+}
+
+static graft_status average_pool_backward(graft_op_call *c)
+{
+    graft__pool_geom geo;
+    int64_t dims[GRAFT_MAX_RANK];
+    if (!c->d_out[0] || !c->d_in[0])
+        return GRAFT_OK;
+    graft_status st = pool_geometry(c, &geo, dims);
+    if (st != GRAFT_OK)
+        return st;
+    graft__avgpool_backward(&geo, graft_tensor_f32(c->d_out[0]), graft_tensor_f32(c->d_in[0]),
+                            graft__threads(c->ctx));
+    return GRAFT_OK;
+}
+
+/* ---- global pools ---- */
+
+static graft_status global_parse(const graft_graph *g, const graft_node *n, void *params,
+                                  graft_error *err)
+{
+    (void)g, (void)n, (void)params, (void)err;
+    return GRAFT_OK;
+}
+
+static graft_status global_infer(graft_op_call *c)
+{
+    int nsp = 0;
+    if (c->n_in >= 1 && c->in[0] && c->in[0]->rank < 0) {
+        if (c->out[0])
+            c->out[0]->rank = -1;
+        return GRAFT_OK;
+    }
+    graft_status st = check_x(c, &nsp);
+    if (st != GRAFT_OK)
+        return st;
+    if (c->out[0]) {
+        const graft_tensor *x = c->in[0];
+        c->out[0]->dtype = GRAFT_FLOAT;
+        c->out[0]->rank = x->rank;
+        c->out[0]->dims[0] = x->dims[0];
+        c->out[0]->dims[1] = x->dims[1];
+        for (int i = 2; i < x->rank; i++)
+            c->out[0]->dims[i] = 1;
+    }
+    return GRAFT_OK;
+}
+
+static void global_split(const graft_tensor *x, int64_t *planes, int64_t *hw)
+{
+    *planes = x->dims[0] * x->dims[1];
+    *hw = 1;
+    for (int i = 2; i < x->rank; i++)
+        *hw *= x->dims[i];
+}
+
+static graft_status global_average_pool_forward(graft_op_call *c)
+{
+    int nsp = 0;
+    graft_status st = check_x(c, &nsp);
+    if (st != GRAFT_OK || !c->out[0])
+        return st;
+    int64_t planes, hw;
+    global_split(c->in[0], &planes, &hw);
+    const float *x = graft_tensor_f32(c->in[0]);
+    float *y = graft_tensor_f32(c->out[0]);
+    int nt = graft__threads(c->ctx);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && planes * hw >= 65536)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = x + p * hw;
+        float s = 0.0f;
+        for (int64_t i = 0; i < hw; i++)
+            s += xp[i];
+        y[p] = hw > 0 ? s / (float)hw : 0.0f;
+    }
+    return GRAFT_OK;
+}
+
+static graft_status global_average_pool_backward(graft_op_call *c)
+{
+    if (!c->d_out[0] || !c->d_in[0])
+        return GRAFT_OK;
+    int64_t planes, hw;
+    global_split(c->in[0], &planes, &hw);
+    const float *dy = graft_tensor_f32(c->d_out[0]);
+    float *dx = graft_tensor_f32(c->d_in[0]);
+    for (int64_t p = 0; p < planes; p++) {
+        float v = hw > 0 ? dy[p] / (float)hw : 0.0f;
+        float *dxp = dx + p * hw;
+        for (int64_t i = 0; i < hw; i++)
+            dxp[i] += v;
+    }
+    return GRAFT_OK;
+}
+
+static int64_t argmax(const float *x, int64_t n)
+{
+    int64_t bi = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[bi])
+            bi = i;
+    return bi;
+}
+
+static graft_status global_max_pool_forward(graft_op_call *c)
+{
+    int nsp = 0;
+    graft_status st = check_x(c, &nsp);
+    if (st != GRAFT_OK || !c->out[0])
+        return st;
+    int64_t planes, hw;
+    global_split(c->in[0], &planes, &hw);
+    const float *x = graft_tensor_f32(c->in[0]);
+    float *y = graft_tensor_f32(c->out[0]);
+    for (int64_t p = 0; p < planes; p++)
+        y[p] = hw > 0 ? x[p * hw + argmax(x + p * hw, hw)] : -INFINITY;
+    return GRAFT_OK;
+}
+
+static graft_status global_max_pool_backward(graft_op_call *c)
+{
+    if (!c->d_out[0] || !c->d_in[0])
+        return GRAFT_OK;
+    int64_t planes, hw;
+    global_split(c->in[0], &planes, &hw);
+    if (hw == 0)
+        return GRAFT_OK;
+    const float *x = graft_tensor_f32(c->in[0]), *dy = graft_tensor_f32(c->d_out[0]);
+    float *dx = graft_tensor_f32(c->d_in[0]);
+    for (int64_t p = 0; p < planes; p++)
+        dx[p * hw + argmax(x + p * hw, hw)] += dy[p];
+    return GRAFT_OK;
+}
+
+const graft_op_def graft__op_max_pool = {
+    .op_type = "MaxPool",
+    .domain = "",
+    .min_opset = 1,
+    .params_size = sizeof(pool_params),
+    .parse = pool_parse,
+    .infer = pool_infer,
+    .forward = max_pool_forward,
+    .backward = max_pool_backward,
+};
+
+const graft_op_def graft__op_average_pool = {
+    .op_type = "AveragePool",
+    .domain = "",
+    .min_opset = 1,
+    .params_size = sizeof(pool_params),
+    .parse = pool_parse,
+    .infer = pool_infer,
+    .forward = average_pool_forward,
+    .backward = average_pool_backward,
+};
+
+const graft_op_def graft__op_global_average_pool = {
+    .op_type = "GlobalAveragePool",
+    .domain = "",
+    .min_opset = 1,
+    .params_size = 0,
+    .parse = global_parse,
+    .infer = global_infer,
+    .forward = global_average_pool_forward,
+    .backward = global_average_pool_backward,
+};
+
+const graft_op_def graft__op_global_max_pool = {
+    .op_type = "GlobalMaxPool",
+    .domain = "",
+    .min_opset = 1,
+    .params_size = 0,
+    .parse = global_parse,
+    .infer = global_infer,
+    .forward = global_max_pool_forward,
+    .backward = global_max_pool_backward,
+};
