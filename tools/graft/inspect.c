@@ -1,0 +1,247 @@
+/* tools/graft/inspect.c - `graft inspect MODEL [--json]`. */
+#include <json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char help[] =
+    "usage: graft inspect MODEL [--json]\n"
+    "\n"
+    "Prints the model's IR version, opsets, producer, inputs and outputs with their\n"
+    "shapes, a histogram of its ops (marking the ones graft cannot run), the number\n"
+    "of parameters, and the feature tensor `graft train` would cut at (and why), or\n"
+    "why it would not pick one.\n"
+    "\n"
+    "  --json    the same as one JSON object on stdout\n";
+
+/* "[N,3,224,224]" with symbolic dims by name, "?" when unknown. */
+static void format_shape(const graft_value *v, char *buf, size_t size)
+{
+    if (v->rank < 0) {
+        snprintf(buf, size, "unknown");
+        return;
+    }
+    size_t off = 0;
+    off += (size_t)snprintf(buf + off, size - off, "[");
+    for (int i = 0; i < v->rank && off < size; i++) {
+        const char *sep = i ? "," : "";
+        if (v->dims[i] >= 0)
+            off += (size_t)snprintf(buf + off, size - off, "%s%lld", sep, (long long)v->dims[i]);
+        else if (v->dim_params[i] && v->dim_params[i][0])
+            off += (size_t)snprintf(buf + off, size - off, "%s%s", sep, v->dim_params[i]);
+        else
+            off += (size_t)snprintf(buf + off, size - off, "%s?", sep);
+    }
+    if (off < size)
+        snprintf(buf + off, size - off, "]");
+}
+
+typedef struct op_count {
+    const char *op_type, *domain;
+    int count;
+    bool runnable;
+} op_count;
+
+static int count_ops(const graft_graph *g, op_count *ops)
+{
+    int n = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const graft_node *nd = &g->nodes[i];
+        if (nd->removed)
+            continue;
+        int j;
+        for (j = 0; j < n; j++)
+            if (strcmp(ops[j].op_type, nd->op_type) == 0 &&
+                strcmp(ops[j].domain, nd->domain ? nd->domain : "") == 0)
+                break;
+        if (j == n) {
+            ops[n].op_type = nd->op_type;
+            ops[n].domain = nd->domain ? nd->domain : "";
+            ops[n].count = 0;
+            ops[n].runnable = nd->op >= 0;
+            n++;
+        }
+        ops[j].count++;
+    }
+    return n;
+}
+
+static json_object *value_json(const graft_value *v)
+{
+    json_object *o = json_object_new_object();
+    char shape[256];
+    format_shape(v, shape, sizeof(shape));
+    json_object_object_add(o, "name", json_object_new_string(v->name));
+    json_object_object_add(o, "dtype", json_object_new_string(graft_dtype_name(v->dtype)));
+    json_object *dims = json_object_new_array();
+    for (int i = 0; i < v->rank; i++) {
+        if (v->dims[i] >= 0)
+            json_object_array_add(dims, json_object_new_int64(v->dims[i]));
+        else if (v->dim_params[i] && v->dim_params[i][0])
+            json_object_array_add(dims, json_object_new_string(v->dim_params[i]));
+        else
+            json_object_array_add(dims, NULL);
+    }
+    json_object_object_add(o, "shape", v->rank < 0 ? NULL : dims);
+    if (v->rank < 0)
+        json_object_put(dims);
+    return o;
+}
+
+int cli_cmd_inspect(int argc, char **argv)
+{
+    cli_args a;
+    const char *model = NULL;
+    bool as_json = false;
+    int r;
+    cli_args_init(&a, "inspect", argc, argv);
+    while ((r = cli_args_next(&a)) >= 0) {
+        if (r == 0) {
+            if (model)
+                return cli_fail(CLI_USAGE, "inspect: one MODEL only ('%s' is extra)",
+                                a.positional);
+            model = a.positional;
+        } else if (strcmp(a.name, "--help") == 0 || strcmp(a.name, "-h") == 0) {
+            fputs(help, stdout);
+            return CLI_OK;
+        } else if (strcmp(a.name, "--json") == 0) {
+            if (!cli_args_flag(&a))
+                return CLI_USAGE;
+            as_json = true;
+        } else {
+            return cli_args_unknown(&a);
+        }
+    }
+    if (!model)
+        return cli_fail(CLI_USAGE, "inspect: missing MODEL (see graft inspect --help)");
+
+    graft_error err = {0};
+    graft_graph *g = NULL;
+    if (graft_onnx_import_file(model, NULL, &g, &err) != GRAFT_OK)
+        return cli_fail_err(&err);
+
+    op_count *ops = calloc((size_t)g->n_nodes + 1, sizeof(*ops));
+    if (!ops) {
+        graft_graph_destroy(g);
+        return cli_fail(CLI_FAIL, "out of memory");
+    }
+    int n_ops = count_ops(g, ops);
+    int n_live = 0, n_init = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++)
+        n_live += !g->nodes[i].removed;
+    for (int32_t i = 0; i < g->n_values; i++)
+        n_init += g->values[i].kind == GRAFT_VALUE_INITIALIZER;
+    int64_t n_params = graft_graph_param_count(g, false);
+    char unsupported[1024] = "";
+    int n_unsupported = graft_graph_unsupported_ops(g, NULL, 0, unsupported, sizeof(unsupported));
+
+    graft_feature_info fi;
+    graft_error ferr = {0};
+    bool have_cut = graft_surgery_find_features(g, &fi, &ferr) == GRAFT_OK;
+
+    if (as_json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "file", json_object_new_string(model));
+        json_object_object_add(o, "ir_version", json_object_new_int64(g->ir_version));
+        json_object *os = json_object_new_array();
+        for (int i = 0; i < g->n_opsets; i++) {
+            json_object *e = json_object_new_object();
+            json_object_object_add(e, "domain", json_object_new_string(g->opsets[i].domain));
+            json_object_object_add(e, "version", json_object_new_int64(g->opsets[i].version));
+            json_object_array_add(os, e);
+        }
+        json_object_object_add(o, "opsets", os);
+        json_object_object_add(o, "producer",
+                               json_object_new_string(g->producer_name ? g->producer_name : ""));
+        json_object_object_add(
+            o, "producer_version",
+            json_object_new_string(g->producer_version ? g->producer_version : ""));
+        json_object *ins = json_object_new_array();
+        for (int32_t i = 0; i < g->n_inputs; i++)
+            json_object_array_add(ins, value_json(&g->values[g->inputs[i]]));
+        json_object_object_add(o, "inputs", ins);
+        json_object *outs = json_object_new_array();
+        for (int32_t i = 0; i < g->n_outputs; i++)
+            json_object_array_add(outs, value_json(&g->values[g->outputs[i]]));
+        json_object_object_add(o, "outputs", outs);
+        json_object_object_add(o, "nodes", json_object_new_int(n_live));
+        json_object *hist = json_object_new_array();
+        for (int i = 0; i < n_ops; i++) {
+            json_object *e = json_object_new_object();
+            json_object_object_add(e, "op_type", json_object_new_string(ops[i].op_type));
+            json_object_object_add(e, "domain", json_object_new_string(ops[i].domain));
+            json_object_object_add(e, "count", json_object_new_int(ops[i].count));
+            json_object_object_add(e, "supported", json_object_new_boolean(ops[i].runnable));
+            json_object_array_add(hist, e);
+        }
+        json_object_object_add(o, "ops", hist);
+        json_object_object_add(o, "unsupported_ops",
+                               json_object_new_string(n_unsupported ? unsupported : ""));
+        json_object_object_add(o, "initializers", json_object_new_int(n_init));
+        json_object_object_add(o, "parameters", json_object_new_int64(n_params));
+        json_object *meta = json_object_new_object();
+        for (int i = 0; i < g->n_meta; i++)
+            json_object_object_add(meta, g->meta[i].key, json_object_new_string(g->meta[i].value));
+        json_object_object_add(o, "metadata", meta);
+        json_object *cut = json_object_new_object();
+        if (have_cut) {
+            json_object_object_add(cut, "value", value_json(&g->values[fi.value]));
+            json_object_object_add(
+                cut, "classifier",
+                fi.classifier_node >= 0 ? json_object_new_string(g->nodes[fi.classifier_node].name)
+                                        : NULL);
+            json_object_object_add(cut, "reason", json_object_new_string(fi.reason));
+        } else {
+            json_object_object_add(cut, "value", NULL);
+            json_object_object_add(cut, "reason", json_object_new_string(ferr.msg));
+        }
+        json_object_object_add(o, "feature_cut", cut);
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+    } else {
+        char shape[256];
+        printf("model       %s\n", model);
+        printf("ir_version  %lld\n", (long long)g->ir_version);
+        printf("opsets     ");
+        for (int i = 0; i < g->n_opsets; i++)
+            printf(" %s%s%lld", g->opsets[i].domain[0] ? g->opsets[i].domain : "ai.onnx", ":",
+                   (long long)g->opsets[i].version);
+        printf("\n");
+        printf("producer    %s %s\n", g->producer_name ? g->producer_name : "",
+               g->producer_version ? g->producer_version : "");
+        printf("inputs\n");
+        for (int32_t i = 0; i < g->n_inputs; i++) {
+            const graft_value *v = &g->values[g->inputs[i]];
+            format_shape(v, shape, sizeof(shape));
+            printf("  %-24s %-8s %s\n", v->name, graft_dtype_name(v->dtype), shape);
+        }
+        printf("outputs\n");
+        for (int32_t i = 0; i < g->n_outputs; i++) {
+            const graft_value *v = &g->values[g->outputs[i]];
+            format_shape(v, shape, sizeof(shape));
+            printf("  %-24s %-8s %s\n", v->name, graft_dtype_name(v->dtype), shape);
+        }
+        printf("ops         %d nodes\n", n_live);
+        for (int i = 0; i < n_ops; i++)
+            printf("  %-24s %5d%s\n", ops[i].op_type, ops[i].count,
+                   ops[i].runnable ? "" : "   (graft cannot run this op)");
+        if (n_unsupported)
+            printf("unsupported %s\n", unsupported);
+        printf("parameters  %lld in %d initializers\n", (long long)n_params, n_init);
+        for (int i = 0; i < g->n_meta; i++)
+            printf("metadata    %s = %s\n", g->meta[i].key, g->meta[i].value);
+        if (have_cut) {
+            format_shape(&g->values[fi.value], shape, sizeof(shape));
+            printf("feature cut %s %s\n", g->values[fi.value].name, shape);
+            printf("  why       %s\n", fi.reason);
+        } else {
+            printf("feature cut none\n");
+            printf("  why       %s\n", ferr.msg);
+        }
+    }
+    free(ops);
+    graft_graph_destroy(g);
+    return CLI_OK;
+}

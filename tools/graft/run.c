@@ -1,0 +1,130 @@
+/* tools/graft/run.c - `graft run MODEL --in input_0.pb [--in ...] --out-dir DIR`. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+static const char help[] =
+    "usage: graft run MODEL --in input_0.pb [--in input_1.pb ...] --out-dir DIR\n"
+    "\n"
+    "Runs MODEL on inputs stored as ONNX TensorProto files, given in the order of\n"
+    "the graph's real inputs, and writes DIR/output_N.pb for the N-th graph output\n"
+    "(named after the output, stored in the output's declared element type), the\n"
+    "ONNX test-data layout.\n"
+    "\n"
+    "  --in FILE        a TensorProto input (repeat once per graph input)\n"
+    "  --out-dir DIR    where output_N.pb go (created if missing)\n"
+    "  --threads N      worker threads (default 2)\n"
+    "  --no-optimize    run the graph as stored (no BatchNormalization folding or\n"
+    "                   Conv fusion)\n";
+
+#define MAX_INPUTS 64
+
+int cli_cmd_run(int argc, char **argv)
+{
+    cli_args a;
+    const char *model = NULL, *out_dir = NULL;
+    const char *ins[MAX_INPUTS];
+    int n_in = 0;
+    long threads = 0;
+    bool optimize = true;
+    int r;
+    cli_args_init(&a, "run", argc, argv);
+    while ((r = cli_args_next(&a)) >= 0) {
+        const char *v;
+        if (r == 0) {
+            if (model)
+                return cli_fail(CLI_USAGE, "run: one MODEL only ('%s' is extra)", a.positional);
+            model = a.positional;
+        } else if (strcmp(a.name, "--help") == 0 || strcmp(a.name, "-h") == 0) {
+            fputs(help, stdout);
+            return CLI_OK;
+        } else if (strcmp(a.name, "--in") == 0) {
+            if (!(v = cli_args_value(&a)))
+                return CLI_USAGE;
+            if (n_in == MAX_INPUTS)
+                return cli_fail(CLI_USAGE, "run: more than %d --in files", MAX_INPUTS);
+            ins[n_in++] = v;
+        } else if (strcmp(a.name, "--out-dir") == 0) {
+            if (!(out_dir = cli_args_value(&a)))
+                return CLI_USAGE;
+        } else if (strcmp(a.name, "--threads") == 0) {
+            if (!(v = cli_args_value(&a)) || !cli_parse_int(a.name, v, 1, 256, &threads))
+                return CLI_USAGE;
+        } else if (strcmp(a.name, "--no-optimize") == 0) {
+            if (!cli_args_flag(&a))
+                return CLI_USAGE;
+            optimize = false;
+        } else {
+            return cli_args_unknown(&a);
+        }
+    }
+    if (!model)
+        return cli_fail(CLI_USAGE, "run: missing MODEL (see graft run --help)");
+    if (!out_dir)
+        return cli_fail(CLI_USAGE, "run: missing --out-dir DIR");
+
+    int rc = CLI_FAIL;
+    graft_error err = {0};
+    graft_graph *g = NULL, *opt = NULL;
+    graft_plan *plan = NULL;
+    graft_tensor *t[MAX_INPUTS] = {0};
+    graft_shape shapes[MAX_INPUTS];
+
+    if (graft_onnx_import_file(model, NULL, &g, &err) != GRAFT_OK)
+        goto lib_fail;
+    if (n_in != g->n_inputs) {
+        rc = cli_fail(CLI_USAGE, "run: %s has %d input%s, %d --in given", model, g->n_inputs,
+                      g->n_inputs == 1 ? "" : "s", n_in);
+        goto done;
+    }
+    for (int i = 0; i < n_in; i++) {
+        if (graft_onnx_read_tensor_file(ins[i], &t[i], NULL, NULL, 0, &err) != GRAFT_OK)
+            goto lib_fail;
+        shapes[i].rank = t[i]->rank;
+        memcpy(shapes[i].dims, t[i]->dims, sizeof(shapes[i].dims));
+    }
+    const graft_graph *exec_g = g;
+    if (optimize) {
+        int n_rewrites = 0;
+        if (graft_graph_clone(g, &opt, &err) != GRAFT_OK ||
+            graft_passes_optimize_for_inference(opt, &n_rewrites, &err) != GRAFT_OK)
+            goto lib_fail;
+        exec_g = opt;
+    }
+    graft_plan_options po = graft_plan_options_default();
+    po.n_threads = (int)threads;
+    if (graft_plan_create(exec_g, &po, n_in, shapes, &plan, &err) != GRAFT_OK)
+        goto lib_fail;
+    if (graft_plan_run(plan, (const graft_tensor *const *)t, &err) != GRAFT_OK)
+        goto lib_fail;
+    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+        rc = cli_fail(CLI_FAIL, "%s: cannot create folder: %s", out_dir, strerror(errno));
+        goto done;
+    }
+    for (int i = 0; i < graft_plan_n_outputs(plan); i++) {
+        char path[4096];
+        if ((size_t)snprintf(path, sizeof(path), "%s/output_%d.pb", out_dir, i) >= sizeof(path)) {
+            rc = cli_fail(CLI_USAGE, "run: --out-dir path too long");
+            goto done;
+        }
+        const graft_value *ov = &g->values[g->outputs[i]];
+        graft_dtype dt = ov->dtype != GRAFT_DTYPE_UNDEFINED ? ov->dtype : GRAFT_DTYPE_UNDEFINED;
+        if (graft_onnx_write_tensor_file(path, graft_plan_output(plan, i), dt, ov->name, &err) !=
+            GRAFT_OK)
+            goto lib_fail;
+    }
+    rc = CLI_OK;
+    goto done;
+lib_fail:
+    rc = cli_fail_err(&err);
+done:
+    graft_plan_destroy(plan);
+    for (int i = 0; i < n_in; i++)
+        graft_tensor_destroy(t[i]);
+    graft_graph_destroy(opt);
+    graft_graph_destroy(g);
+    return rc;
+}

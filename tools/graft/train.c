@@ -1,0 +1,574 @@
+/* tools/graft/train.c - `graft train`: cut a backbone's classifier off,
+ * attach and train a new head, evaluate, export. */
+#include <json.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "cli_data.h"
+
+static const char help[] =
+    "usage: graft train --out OUT.onnx [options]\n"
+    "\n"
+    "Imports a pretrained ONNX backbone, cuts its classifier off at the feature\n"
+    "tensor, attaches a new head (global average pooling for 4-D features,\n"
+    "flatten, optional hidden layer, dense, softmax), freezes the backbone, trains\n"
+    "the head on labelled images, evaluates it on a test set and exports the whole\n"
+    "model as standard ONNX (backbone weights byte-identical, class names in the\n"
+    "metadata key graft.labels, preprocessing in graft.preprocess).\n"
+    "\n"
+    "model\n"
+    "  --model M.onnx        backbone (default: models/fmnist_cnn.onnx; settings from\n"
+    "                        M.json next to it when present)\n"
+    "  --cut NAME            node or tensor to cut at (default: found automatically)\n"
+    "  --out OUT.onnx        where the fine-tuned model goes (required)\n"
+    "data\n"
+    "  --data DIR            one subfolder of PNG/JPEG images per class, or\n"
+    "  --idx-images F --idx-labels F   IDX files, gzipped or not\n"
+    "                        (default: Fashion-MNIST train from " CLI_FMNIST_DIR ")\n"
+    "  --classes 5,6,7       class numbers to keep, relabelled 0.. in that order\n"
+    "                        (default: all)\n"
+    "  --per-class N         labelled images per class (default: all)\n"
+    "  --eval-images F --eval-labels F | --eval-data DIR   test set (default with\n"
+    "                        the default data: Fashion-MNIST t10k, same classes)\n"
+    "  --val-split F         fraction held out for validation (default 0)\n"
+    "preprocessing (default: the backbone's manifest, else its input shape)\n"
+    "  --size HxW  --channels 1|3  --scale X  --mean a,b,c  --std a,b,c\n"
+    "  --bgr | --rgb  --nhwc | --nchw\n"
+    "head\n"
+    "  --hidden N            hidden dense layer with ReLU (default: none)\n"
+    "  --dropout R           dropout rate before the last dense layer (default 0)\n"
+    "training\n"
+    "  --epochs N  --batch N  --optimizer sgd|adam  --lr X  --momentum X\n"
+    "  --l1 X  --l2 X        penalties on the head weights\n"
+    "  --patience N          early stopping on validation loss (needs --val-split)\n"
+    "  --augment LIST        flip[=P],rotate=F,zoom=F,crop=F (Keras-style; recomputes\n"
+    "                        the backbone per batch)\n"
+    "  --seed N              data selection, shuffling, init, dropout (default 42)\n"
+    "  --threads N           worker threads (default 2)\n"
+    "report\n"
+    "  --baseline            also train the same head on raw pixels and print\n"
+    "                        fine-tuned vs raw-pixel accuracy\n"
+    "  --json FILE           metrics and settings as JSON\n"
+    "  --quiet               no per-epoch lines\n";
+
+typedef struct train_opts {
+    const char *model, *cut, *out, *json;
+    cli_data_src data, eval;
+    bool default_data, quiet, baseline;
+    int classes[GRAFT_MAX_CLASSES];
+    int n_classes;
+    int64_t per_class;
+    cli_pp_flags ppf;
+    graft_head_spec head;
+    graft_train_config tc;
+    bool set_seed;
+} train_opts;
+
+static void on_epoch(void *user, const graft_epoch_report *r)
+{
+    const char *tag = user;
+    char val[96] = "";
+    if (!isnan(r->val_loss))
+        snprintf(val, sizeof(val), "  val_loss %.4f  val_acc %.4f", r->val_loss, r->val_accuracy);
+    printf("%sepoch %3d/%-3d  loss %.4f  acc %.4f%s  %6.2fs%s\n", tag, r->epoch, r->epochs, r->loss,
+           r->accuracy, val, r->seconds, r->best ? "  *" : "");
+    fflush(stdout);
+}
+
+static int parse(int argc, char **argv, train_opts *o)
+{
+    cli_args a;
+    int r;
+    cli_args_init(&a, "train", argc, argv);
+    while ((r = cli_args_next(&a)) >= 0) {
+        const char *n = a.name, *v;
+        long l;
+        if (r == 0)
+            return cli_fail(CLI_USAGE, "train: unexpected argument '%s' (see graft train --help)",
+                            a.positional);
+        if (strcmp(n, "--help") == 0 || strcmp(n, "-h") == 0) {
+            fputs(help, stdout);
+            return -1;
+        }
+        int pr = cli_pp_flag(&a, &o->ppf);
+        if (pr < 0)
+            return CLI_USAGE;
+        if (pr > 0)
+            continue;
+        if (strcmp(n, "--baseline") == 0 || strcmp(n, "--quiet") == 0) {
+            if (!cli_args_flag(&a))
+                return CLI_USAGE;
+            if (n[2] == 'b')
+                o->baseline = true;
+            else
+                o->quiet = true;
+            continue;
+        }
+        if (!(v = cli_args_value(&a)))
+            return CLI_USAGE;
+        if (strcmp(n, "--model") == 0)
+            o->model = v;
+        else if (strcmp(n, "--cut") == 0)
+            o->cut = v;
+        else if (strcmp(n, "--out") == 0)
+            o->out = v;
+        else if (strcmp(n, "--json") == 0)
+            o->json = v;
+        else if (strcmp(n, "--data") == 0)
+            o->data.dir = v;
+        else if (strcmp(n, "--idx-images") == 0)
+            o->data.images = v;
+        else if (strcmp(n, "--idx-labels") == 0)
+            o->data.labels = v;
+        else if (strcmp(n, "--eval-data") == 0)
+            o->eval.dir = v;
+        else if (strcmp(n, "--eval-images") == 0)
+            o->eval.images = v;
+        else if (strcmp(n, "--eval-labels") == 0)
+            o->eval.labels = v;
+        else if (strcmp(n, "--classes") == 0) {
+            if ((o->n_classes = cli_parse_ints(n, v, o->classes, GRAFT_MAX_CLASSES, 0,
+                                               GRAFT_MAX_CLASSES - 1)) < 0)
+                return CLI_USAGE;
+            if (o->n_classes < 2)
+                return cli_fail(CLI_USAGE, "%s: need at least 2 classes", n);
+        } else if (strcmp(n, "--per-class") == 0) {
+            if (!cli_parse_int(n, v, 0, 100000000, &l))
+                return CLI_USAGE;
+            o->per_class = l;
+        } else if (strcmp(n, "--hidden") == 0) {
+            if (!cli_parse_int(n, v, 0, 65536, &l))
+                return CLI_USAGE;
+            o->head.hidden = (int)l;
+        } else if (strcmp(n, "--dropout") == 0) {
+            if (!cli_parse_float(n, v, 0.0, 0.95, &o->head.dropout))
+                return CLI_USAGE;
+        } else if (strcmp(n, "--epochs") == 0) {
+            if (!cli_parse_int(n, v, 1, 100000, &l))
+                return CLI_USAGE;
+            o->tc.epochs = (int)l;
+        } else if (strcmp(n, "--batch") == 0) {
+            if (!cli_parse_int(n, v, 1, 65536, &l))
+                return CLI_USAGE;
+            o->tc.batch_size = (int)l;
+        } else if (strcmp(n, "--optimizer") == 0) {
+            if (strcmp(v, "sgd") == 0)
+                o->tc.optimizer = GRAFT_OPT_SGD;
+            else if (strcmp(v, "adam") == 0)
+                o->tc.optimizer = GRAFT_OPT_ADAM;
+            else
+                return cli_fail(CLI_USAGE, "%s: '%s' is not sgd or adam", n, v);
+        } else if (strcmp(n, "--lr") == 0) {
+            if (!cli_parse_float(n, v, 1e-12, 100.0, &o->tc.lr))
+                return CLI_USAGE;
+        } else if (strcmp(n, "--momentum") == 0) {
+            if (!cli_parse_float(n, v, 0.0, 0.9999, &o->tc.momentum))
+                return CLI_USAGE;
+        } else if (strcmp(n, "--l1") == 0) {
+            if (!cli_parse_float(n, v, 0.0, 100.0, &o->tc.l1))
+                return CLI_USAGE;
+        } else if (strcmp(n, "--l2") == 0) {
+            if (!cli_parse_float(n, v, 0.0, 100.0, &o->tc.l2))
+                return CLI_USAGE;
+        } else if (strcmp(n, "--val-split") == 0) {
+            if (!cli_parse_float(n, v, 0.0, 0.9, &o->tc.val_split))
+                return CLI_USAGE;
+        } else if (strcmp(n, "--patience") == 0) {
+            if (!cli_parse_int(n, v, 0, 100000, &l))
+                return CLI_USAGE;
+            o->tc.patience = (int)l;
+        } else if (strcmp(n, "--seed") == 0) {
+            if (!cli_parse_u64(n, v, &o->tc.seed))
+                return CLI_USAGE;
+            o->set_seed = true;
+        } else if (strcmp(n, "--augment") == 0) {
+            if (!cli_parse_augment(n, v, &o->tc.augment))
+                return CLI_USAGE;
+        } else if (strcmp(n, "--threads") == 0) {
+            if (!cli_parse_int(n, v, 1, 256, &l))
+                return CLI_USAGE;
+            o->tc.n_threads = (int)l;
+        } else {
+            return cli_args_unknown(&a);
+        }
+    }
+    if (!o->out)
+        return cli_fail(CLI_USAGE, "train: missing --out OUT.onnx");
+    if (o->data.dir && (o->data.images || o->data.labels))
+        return cli_fail(CLI_USAGE, "train: give --data or --idx-images/--idx-labels, not both");
+    if (!o->data.dir && (!o->data.images != !o->data.labels))
+        return cli_fail(CLI_USAGE, "train: --idx-images and --idx-labels go together");
+    if (o->eval.dir && (o->eval.images || o->eval.labels))
+        return cli_fail(CLI_USAGE,
+                        "train: give --eval-data or --eval-images/--eval-labels, not both");
+    if (!o->eval.dir && (!o->eval.images != !o->eval.labels))
+        return cli_fail(CLI_USAGE, "train: --eval-images and --eval-labels go together");
+    if (o->tc.patience > 0 && o->tc.val_split <= 0)
+        return cli_fail(CLI_USAGE, "--patience: needs --val-split");
+    if (!o->data.dir && !o->data.images) {
+        o->default_data = true;
+        o->data.images = CLI_FMNIST_DIR "/train-images-idx3-ubyte.gz";
+        o->data.labels = CLI_FMNIST_DIR "/train-labels-idx1-ubyte.gz";
+    }
+    if (!o->eval.dir && !o->eval.images && o->default_data) {
+        o->eval.images = CLI_FMNIST_DIR "/t10k-images-idx3-ubyte.gz";
+        o->eval.labels = CLI_FMNIST_DIR "/t10k-labels-idx1-ubyte.gz";
+    }
+    /* Refuse an output folder that does not exist before minutes of work. */
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", o->out);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        *(slash == dir ? slash + 1 : slash) = '\0';
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            return cli_fail(CLI_USAGE, "--out: folder '%s' does not exist", dir);
+    }
+    return CLI_OK;
+}
+
+/* A graph holding only an input of the preprocessed image shape: the head
+ * attached to it trains on raw pixels. */
+static graft_status raw_pixel_graph(const graft_preprocess *pp, graft_graph **out,
+                                    graft_error *err)
+{
+    graft_graph *g = NULL;
+    graft_status st = graft_graph_create(&g, err);
+    if (st != GRAFT_OK)
+        return st;
+    g->ir_version = 7;
+    g->opsets = calloc(1, sizeof(*g->opsets));
+    g->inputs = calloc(1, sizeof(*g->inputs));
+    if (!g->opsets || !g->inputs) {
+        st = graft_error_set(err, GRAFT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    g->opsets[0].domain = graft_graph_strdup(g, "");
+    g->opsets[0].version = 13;
+    g->n_opsets = 1;
+    int32_t x = graft_graph_add_value(g, "input", err);
+    if (x < 0) {
+        st = err->status;
+        goto fail;
+    }
+    graft_value *v = &g->values[x];
+    v->kind = GRAFT_VALUE_INPUT;
+    v->dtype = GRAFT_FLOAT;
+    v->rank = 4;
+    v->has_value_info = true;
+    v->dims[0] = -1;
+    v->dim_params[0] = graft_graph_strdup(g, "N");
+    v->dims[1] = pp->nhwc ? pp->height : pp->channels;
+    v->dims[2] = pp->nhwc ? pp->width : pp->height;
+    v->dims[3] = pp->nhwc ? pp->channels : pp->width;
+    g->inputs[0] = x;
+    g->n_inputs = 1;
+    *out = g;
+    return GRAFT_OK;
+fail:
+    graft_graph_destroy(g);
+    return st;
+}
+
+typedef struct run_result {
+    graft_train_result tr;
+    graft_metrics m;
+    bool have_metrics;
+    double seconds;
+} run_result;
+
+static graft_status train_head(graft_graph *g, int32_t features, const train_opts *o,
+                               const graft_dataset *train, const graft_dataset *test,
+                               const graft_preprocess *pp, const char *tag, graft_head_info *hi,
+                               run_result *rr, graft_error *err)
+{
+    graft_status st;
+    double t0 = cli_now();
+    if ((st = graft_surgery_cut_and_attach(g, features, &o->head, hi, err)) != GRAFT_OK ||
+        (st = graft_surgery_freeze(g, hi, err)) != GRAFT_OK)
+        return st;
+    graft_train_config tc = o->tc;
+    tc.on_epoch = o->quiet ? NULL : on_epoch;
+    tc.user = (void *)tag;
+    if ((st = graft_train_fit(g, hi, train, pp, &tc, &rr->tr, err)) != GRAFT_OK)
+        return st;
+    if (test) {
+        if ((st = graft_evaluate(g, hi->probabilities, test, pp, tc.n_threads, &rr->m, err)) !=
+            GRAFT_OK)
+            return st;
+        rr->have_metrics = true;
+    }
+    rr->seconds = cli_now() - t0;
+    return GRAFT_OK;
+}
+
+static json_object *result_json(const run_result *rr, const graft_dataset *ds)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "epochs_run", json_object_new_int(rr->tr.epochs_run));
+    json_object_object_add(o, "best_epoch", json_object_new_int(rr->tr.best_epoch));
+    json_object_object_add(o, "final_loss", json_object_new_double(rr->tr.final_loss));
+    json_object_object_add(o, "final_accuracy", json_object_new_double(rr->tr.final_accuracy));
+    json_object_object_add(o, "feature_seconds", json_object_new_double(rr->tr.feature_seconds));
+    json_object_object_add(o, "train_seconds", json_object_new_double(rr->tr.train_seconds));
+    json_object_object_add(o, "features_cached", json_object_new_boolean(rr->tr.features_cached));
+    json_object_object_add(o, "seconds", json_object_new_double(rr->seconds));
+    if (rr->have_metrics) {
+        char *s = graft_metrics_to_json(&rr->m, (const char *const *)ds->class_names);
+        json_object *m = s ? json_tokener_parse(s) : NULL;
+        free(s);
+        json_object_object_add(o, "test", m);
+    }
+    return o;
+}
+
+int cli_cmd_train(int argc, char **argv)
+{
+    train_opts o;
+    memset(&o, 0, sizeof(o));
+    o.head = graft_head_spec_default();
+    o.tc = graft_train_config_default();
+    o.tc.seed = 42;
+    int prc = parse(argc, argv, &o);
+    if (prc < 0)
+        return CLI_OK;
+    if (prc != CLI_OK)
+        return prc;
+    o.head.seed = o.tc.seed;
+    char model_buf[4096];
+    if (!o.model)
+        o.model = cli_default_model(model_buf, sizeof(model_buf));
+
+    int rc = CLI_FAIL;
+    graft_error err = {0};
+    graft_graph *g = NULL, *raw = NULL;
+    graft_dataset *train = NULL, *test = NULL;
+    cli_model_info mi;
+    memset(&mi, 0, sizeof(mi));
+    run_result ft, bl;
+    memset(&ft, 0, sizeof(ft));
+    memset(&bl, 0, sizeof(bl));
+    char *pp_json = NULL, *labels = NULL;
+    json_object *report = NULL;
+
+    if (!cli_manifest_load(o.model, &mi, &err))
+        goto lib_fail;
+    if (graft_onnx_import_file(o.model, NULL, &g, &err) != GRAFT_OK)
+        goto lib_fail;
+    graft_preprocess pp = mi.has_pp ? mi.pp : cli_pp_guess(g);
+    if (!mi.has_pp) {
+        cli_model_info meta;
+        memset(&meta, 0, sizeof(meta));
+        if (!cli_meta_load(g, &meta, &err)) {
+            cli_model_info_fini(&meta);
+            goto lib_fail;
+        }
+        if (meta.has_pp)
+            pp = meta.pp;
+        cli_model_info_fini(&meta);
+    }
+    cli_pp_apply(&o.ppf, &pp);
+
+    if (cli_data_load(&o.data, &pp, &mi, o.classes, o.n_classes, o.per_class, o.tc.seed, &train,
+                      &err) != GRAFT_OK)
+        goto lib_fail;
+    if (o.eval.dir || o.eval.images) {
+        int ev[GRAFT_MAX_CLASSES];
+        int n_ev = o.n_classes;
+        memcpy(ev, o.classes, sizeof(int) * (size_t)n_ev);
+        if (o.eval.dir) {
+            /* Folders: the test classes are the training classes' names. */
+            graft_dataset *all = NULL;
+            if (cli_data_load(&o.eval, &pp, &mi, NULL, 0, 0, o.tc.seed, &all, &err) != GRAFT_OK)
+                goto lib_fail;
+            int miss = cli_data_classes_by_name(all, train->n_classes, train->class_names, ev);
+            if (miss >= 0) {
+                graft_dataset_destroy(all);
+                rc = cli_fail(CLI_FAIL, "%s: no class folder '%s'", o.eval.dir,
+                              train->class_names[miss]);
+                goto done;
+            }
+            n_ev = train->n_classes;
+            graft_status st = graft_data_select(all, ev, n_ev, 0, o.tc.seed, &test, &err);
+            graft_dataset_destroy(all);
+            if (st != GRAFT_OK)
+                goto lib_fail;
+        } else if (cli_data_load(&o.eval, &pp, &mi, ev, n_ev, 0, o.tc.seed, &test, &err) !=
+                   GRAFT_OK) {
+            goto lib_fail;
+        }
+        if (test->n_classes != train->n_classes) {
+            rc = cli_fail(CLI_FAIL, "%s: %d classes, the training data has %d",
+                          o.eval.dir ? o.eval.dir : o.eval.labels, test->n_classes,
+                          train->n_classes);
+            goto done;
+        }
+    }
+
+    /* The cut: --cut, else the manifest's, else found in the graph. */
+    int32_t features = -1;
+    const char *cut = o.cut ? o.cut : mi.cut;
+    char why[300];
+    if (cut) {
+        if (graft_surgery_resolve_cut(g, cut, &features, &err) != GRAFT_OK)
+            goto lib_fail;
+        snprintf(why, sizeof(why), "%s", o.cut ? "--cut" : "the model's manifest");
+    } else {
+        graft_feature_info fi;
+        if (graft_surgery_find_features(g, &fi, &err) != GRAFT_OK)
+            goto lib_fail;
+        features = fi.value;
+        snprintf(why, sizeof(why), "%s", fi.reason);
+    }
+    o.head.n_classes = train->n_classes;
+
+    printf("backbone   %s (%lld parameters)\n", o.model,
+           (long long)graft_graph_param_count(g, false));
+    printf("cut at     %s (%s)\n", g->values[features].name, why);
+    printf("data       %lld images, %d classes:", (long long)train->n, train->n_classes);
+    for (int i = 0; i < train->n_classes; i++)
+        printf("%s%s", i ? ", " : " ", train->class_names[i]);
+    printf("\n");
+    if (test)
+        printf("test set   %lld images\n", (long long)test->n);
+    printf("input      %dx%dx%d %s, scale %g, mean %g,%g,%g, std %g,%g,%g%s\n", pp.height, pp.width,
+           pp.channels, pp.nhwc ? "NHWC" : "NCHW", (double)pp.scale, (double)pp.mean[0],
+           (double)pp.mean[1], (double)pp.mean[2], (double)pp.std[0], (double)pp.std[1],
+           (double)pp.std[2], pp.bgr ? ", BGR" : "");
+    printf("training   %d epochs, batch %d, %s lr %g, seed %llu%s\n", o.tc.epochs, o.tc.batch_size,
+           o.tc.optimizer == GRAFT_OPT_ADAM ? "adam" : "sgd", (double)o.tc.lr,
+           (unsigned long long)o.tc.seed,
+           graft_augment_active(&o.tc.augment) ? ", augmented" : "");
+    fflush(stdout);
+
+    graft_head_info hi;
+    if (train_head(g, features, &o, train, test, &pp, "", &hi, &ft, &err) != GRAFT_OK)
+        goto lib_fail;
+    printf("head       %lld features -> %d classes, %lld trainable parameters; "
+           "%d epochs (best %d), backbone %.2fs, head %.2fs%s\n",
+           (long long)hi.n_features, train->n_classes,
+           (long long)graft_graph_param_count(g, true), ft.tr.epochs_run, ft.tr.best_epoch,
+           ft.tr.feature_seconds, ft.tr.train_seconds,
+           ft.tr.features_cached ? " (features cached)" : "");
+
+    /* Labels and preprocessing travel with the model. */
+    size_t len = 1;
+    for (int i = 0; i < train->n_classes; i++)
+        len += strlen(train->class_names[i]) + 1;
+    labels = malloc(len);
+    pp_json = cli_pp_to_json(&pp);
+    if (!labels || !pp_json) {
+        rc = cli_fail(CLI_FAIL, "out of memory");
+        goto done;
+    }
+    labels[0] = '\0';
+    for (int i = 0; i < train->n_classes; i++) {
+        if (i)
+            strcat(labels, ",");
+        strcat(labels, train->class_names[i]);
+    }
+    if (graft_graph_meta_set(g, "graft.labels", labels, &err) != GRAFT_OK ||
+        graft_graph_meta_set(g, "graft.preprocess", pp_json, &err) != GRAFT_OK)
+        goto lib_fail;
+    if (!o.data.dir) {
+        char classes[GRAFT_MAX_CLASSES * 6] = "";
+        for (int i = 0; i < train->n_classes; i++) {
+            int c = o.n_classes ? o.classes[i] : i;
+            snprintf(classes + strlen(classes), sizeof(classes) - strlen(classes), "%s%d",
+                     i ? "," : "", c);
+        }
+        if (graft_graph_meta_set(g, "graft.classes", classes, &err) != GRAFT_OK)
+            goto lib_fail;
+    }
+    graft_onnx_export_options eo = graft_onnx_export_options_default();
+    if (graft_onnx_export_file(g, o.out, &eo, &err) != GRAFT_OK)
+        goto lib_fail;
+    printf("exported   %s\n", o.out);
+
+    if (ft.have_metrics) {
+        printf("\ntest metrics (%lld images)\n", (long long)test->n);
+        graft_metrics_print(&ft.m, (const char *const *)train->class_names, stdout);
+    }
+
+    if (o.baseline) {
+        printf("\nbaseline: the same head on raw pixels\n");
+        fflush(stdout);
+        if (raw_pixel_graph(&pp, &raw, &err) != GRAFT_OK)
+            goto lib_fail;
+        train_opts ob = o;
+        ob.head.no_pool = true;
+        graft_head_info bhi;
+        if (train_head(raw, raw->inputs[0], &ob, train, test, &pp, "raw ", &bhi, &bl, &err) !=
+            GRAFT_OK)
+            goto lib_fail;
+        printf("\n%-22s %12s %12s\n", "", "fine-tuned", "raw-pixel");
+        if (ft.have_metrics && bl.have_metrics) {
+            printf("%-22s %12.4f %12.4f\n", "test accuracy", ft.m.accuracy, bl.m.accuracy);
+            printf("%-22s %12.4f %12.4f\n", "test macro F1", ft.m.macro_f1, bl.m.macro_f1);
+        }
+        printf("%-22s %12.4f %12.4f\n", "train accuracy", ft.tr.final_accuracy,
+               bl.tr.final_accuracy);
+        printf("%-22s %12lld %12lld\n", "head parameters",
+               (long long)graft_graph_param_count(g, true),
+               (long long)graft_graph_param_count(raw, true));
+        printf("%-22s %12.2f %12.2f\n", "seconds", ft.seconds, bl.seconds);
+    }
+    if (ft.have_metrics)
+        printf("\nfine-tuned test accuracy %.4f", ft.m.accuracy);
+    if (bl.have_metrics)
+        printf("   raw-pixel test accuracy %.4f", bl.m.accuracy);
+    if (ft.have_metrics)
+        printf("\n");
+
+    if (o.json) {
+        report = json_object_new_object();
+        json_object_object_add(report, "model", json_object_new_string(o.model));
+        json_object_object_add(report, "output", json_object_new_string(o.out));
+        json_object_object_add(report, "cut", json_object_new_string(g->values[features].name));
+        json_object *names = json_object_new_array();
+        for (int i = 0; i < train->n_classes; i++)
+            json_object_array_add(names, json_object_new_string(train->class_names[i]));
+        json_object_object_add(report, "classes", names);
+        json_object_object_add(report, "train_images", json_object_new_int64(train->n));
+        json_object_object_add(report, "test_images", json_object_new_int64(test ? test->n : 0));
+        json_object_object_add(report, "preprocess", json_tokener_parse(pp_json));
+        json_object_object_add(report, "fine_tuned", result_json(&ft, train));
+        if (o.baseline)
+            json_object_object_add(report, "raw_pixel", result_json(&bl, train));
+        const char *text = json_object_to_json_string_ext(
+            report, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        char *withnl = malloc(strlen(text) + 2);
+        if (!withnl) {
+            rc = cli_fail(CLI_FAIL, "out of memory");
+            goto done;
+        }
+        strcpy(withnl, text);
+        strcat(withnl, "\n");
+        bool ok = cli_write_file(o.json, withnl, &err);
+        free(withnl);
+        if (!ok)
+            goto lib_fail;
+    }
+    rc = CLI_OK;
+    goto done;
+lib_fail:
+    rc = cli_fail_err(&err);
+done:
+    if (report)
+        json_object_put(report);
+    free(labels);
+    free(pp_json);
+    if (ft.have_metrics)
+        graft_metrics_fini(&ft.m);
+    if (bl.have_metrics)
+        graft_metrics_fini(&bl.m);
+    graft_dataset_destroy(train);
+    graft_dataset_destroy(test);
+    graft_graph_destroy(raw);
+    graft_graph_destroy(g);
+    cli_model_info_fini(&mi);
+    return rc;
+}
