@@ -267,7 +267,7 @@ static graft_status import_attr(importer *im, const Onnx__NodeProto *np, const c
             return graft_error_set(im->err, GRAFT_ERR_INVALID,
                                    "%s: %s attribute '%s' has no tensor", im->file, label,
                                    out->name);
-        char what[512];
+        char what[1200];
         snprintf(what, sizeof what, "%s: %s attribute '%s'", im->file, label, out->name);
         if (a->t->has_data_location &&
             a->t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
