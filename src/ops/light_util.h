@@ -69,9 +69,17 @@ static inline bool lu_axis(int64_t axis, int rank, int *out)
     return true;
 }
 
+/* Bool computes as GRAFT_UINT8 holding 0/1 (what the importer produces);
+ * GRAFT_BOOL with the same storage is accepted too. Real uint8 integers
+ * compute as int64, so a 1-byte tensor is always a truth value. */
+static inline bool lu_is_bool(graft_dtype dt)
+{
+    return dt == GRAFT_UINT8 || dt == GRAFT_BOOL;
+}
+
 static inline bool lu_is_compute_dtype(graft_dtype dt)
 {
-    return dt == GRAFT_FLOAT || dt == GRAFT_INT64 || dt == GRAFT_BOOL;
+    return dt == GRAFT_FLOAT || dt == GRAFT_INT64 || lu_is_bool(dt);
 }
 
 /* Compute form of an ONNX element type: every float type computes as
@@ -81,11 +89,11 @@ static inline graft_dtype lu_compute_dtype(graft_dtype dt)
     switch (dt) {
     case GRAFT_FLOAT: case GRAFT_FLOAT16: case GRAFT_BFLOAT16: case GRAFT_DOUBLE:
         return GRAFT_FLOAT;
-    case GRAFT_UINT8: case GRAFT_INT8: case GRAFT_UINT16: case GRAFT_INT16: case GRAFT_INT32:
+    case GRAFT_INT8: case GRAFT_UINT8: case GRAFT_UINT16: case GRAFT_INT16: case GRAFT_INT32:
     case GRAFT_INT64: case GRAFT_UINT32: case GRAFT_UINT64:
         return GRAFT_INT64;
     case GRAFT_BOOL:
-        return GRAFT_BOOL;
+        return GRAFT_UINT8;
     default:
         return GRAFT_DTYPE_UNDEFINED;
     }
@@ -110,7 +118,7 @@ static inline int64_t lu_get_i64(const graft_tensor *t, int64_t i)
 {
     if (t->dtype == GRAFT_FLOAT)
         return (int64_t)((const float *)t->data)[i];
-    if (t->dtype == GRAFT_BOOL)
+    if (lu_is_bool(t->dtype))
         return ((const uint8_t *)t->data)[i];
     return ((const int64_t *)t->data)[i];
 }
@@ -119,7 +127,7 @@ static inline double lu_get_f64(const graft_tensor *t, int64_t i)
 {
     if (t->dtype == GRAFT_FLOAT)
         return ((const float *)t->data)[i];
-    if (t->dtype == GRAFT_BOOL)
+    if (lu_is_bool(t->dtype))
         return ((const uint8_t *)t->data)[i];
     return (double)((const int64_t *)t->data)[i];
 }

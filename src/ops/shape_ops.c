@@ -381,7 +381,7 @@ static graft_status dropout_parse(const graft_graph *g, const graft_node *n, voi
     p->ratio = graft_node_attr_float(n, "ratio", 0.5f);
     p->ratio_input = modern;
     /* the mask is of the data type T up to opset 9, bool from opset 10 */
-    p->mask_dtype = n->opset > 0 && n->opset < 10 ? GRAFT_FLOAT : GRAFT_BOOL;
+    p->mask_dtype = n->opset > 0 && n->opset < 10 ? GRAFT_FLOAT : GRAFT_UINT8;
     if (n->n_outputs > 2)
         return lu_node_fail(err, n, GRAFT_ERR_INVALID, "Dropout has at most 2 outputs, got %d",
                             n->n_outputs);
@@ -725,7 +725,7 @@ static graft_status cast_forward(graft_op_call *c)
     graft_tensor *ty = c->out[0];
     int64_t n = graft_tensor_nelem(tx);
     graft_dtype from = tx->dtype, to = ty->dtype;
-    if (from == to && (to == GRAFT_BOOL || p->to == GRAFT_INT64 || p->to == GRAFT_FLOAT ||
+    if (from == to && (lu_is_bool(to) || p->to == GRAFT_INT64 || p->to == GRAFT_FLOAT ||
                        p->to == GRAFT_DOUBLE || p->to == GRAFT_UINT64)) {
         copy_forward(c);
         return GRAFT_OK;
