@@ -6,12 +6,24 @@
  * them, and export must keep them byte-identical). */
 #include <float.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "graft/surgery.h"
 #include "passes/passes.h"
+
+/* snprintf that truncates quietly: names in messages may be long. */
+static void textf(char *dst, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void textf(char *dst, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, size, fmt, ap);
+    va_end(ap);
+}
 
 static bool is_op(const graft_node *n, const char *t)
 {
@@ -113,8 +125,8 @@ static int fold_bn(graft_graph *g, int32_t bi, int32_t *consumers, graft_error *
         bp[o] = (float)(((b0 ? (double)b0[o] : 0.0) - (double)mean[o]) * f + (double)beta[o]);
     }
     char wname[256], bname[256];
-    snprintf(wname, sizeof wname, "%s", g->values[conv->inputs[1]].name);
-    snprintf(bname, sizeof bname, "%s", bv >= 0 ? g->values[bv].name : wname);
+    textf(wname, sizeof wname, "%s", g->values[conv->inputs[1]].name);
+    textf(bname, sizeof bname, "%s", bv >= 0 ? g->values[bv].name : wname);
     int32_t wn = new_weight(g, wname, "_bnfold", nw, err);
     if (wn < 0) {
         graft_tensor_destroy(nb);
@@ -317,7 +329,7 @@ static int fuse_conv(graft_graph *g, int32_t ci, const graft__si *s1, const graf
     int32_t in[4] = {c->inputs[0], c->inputs[1], bias, z};
     int n_in = z >= 0 ? 4 : bias >= 0 ? 3 : 2;
     char name[300];
-    snprintf(name, sizeof name, "%s%sfused", c->name, *c->name ? "_" : "conv_");
+    textf(name, sizeof name, "%s%sfused", c->name, *c->name ? "_" : "conv_");
     for (int i = 0; i < 3; i++)
         if (removed[i] >= 0)
             g->nodes[removed[i]].removed = true;

@@ -4,6 +4,7 @@
 #include "graft/surgery.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,17 @@ static const char *model_name(const graft_graph *g)
     return g->source_path && *g->source_path ? g->source_path : "model";
 }
 
+/* snprintf that truncates quietly: names in messages may be long. */
+static void textf(char *dst, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void textf(char *dst, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, size, fmt, ap);
+    va_end(ap);
+}
+
 static bool is_op(const graft_node *n, const char *t)
 {
     return strcmp(n->op_type, t) == 0 && (!*n->domain || strcmp(n->domain, "ai.onnx") == 0);
@@ -26,9 +38,9 @@ static bool is_op(const graft_node *n, const char *t)
 static const char *label(const graft_node *n, char *buf, size_t size)
 {
     if (n->name && *n->name)
-        snprintf(buf, size, "%s node '%s'", n->op_type, n->name);
+        textf(buf, size, "%s node '%s'", n->op_type, n->name);
     else
-        snprintf(buf, size, "unnamed %s node", n->op_type);
+        textf(buf, size, "unnamed %s node", n->op_type);
     return buf;
 }
 
@@ -93,13 +105,13 @@ static void append(char *buf, size_t size, const char *s)
 {
     size_t len = strlen(buf);
     if (len + 1 < size)
-        snprintf(buf + len, size - len, "%s", s);
+        textf(buf + len, size - len, "%s", s);
 }
 
 static graft_status refuse(const graft_graph *g, graft_feature_info *out, graft_error *err,
                            const char *why)
 {
-    snprintf(out->reason, sizeof out->reason, "%s", why);
+    textf(out->reason, sizeof out->reason, "%s", why);
     return graft_error_set(err, GRAFT_ERR_NOT_FOUND,
                            "%s: %s; name the feature tensor with --cut NAME (a node or tensor "
                            "name, see `graft inspect`)",
@@ -114,7 +126,7 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
     out->classifier_node = -1;
     out->reason[0] = 0;
     if (g->n_outputs != 1) {
-        snprintf(why, sizeof why,
+        textf(why, sizeof why,
                  "the graph has %d outputs, so there is no single classifier output to replace",
                  (int)g->n_outputs);
         return refuse(g, out, err, why);
@@ -122,14 +134,14 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
     int32_t y = g->outputs[0];
     const graft_value *yv = &g->values[y];
     if (yv->rank == 3 || yv->rank > 4) {
-        snprintf(why, sizeof why,
+        textf(why, sizeof why,
                  "output '%s' has shape %s (rank %d), which looks like a detection or sequence "
                  "tensor, not [N, classes] scores",
                  yv->name, graft_shape_format(yv->rank, yv->dims, shape, sizeof shape), yv->rank);
         return refuse(g, out, err, why);
     }
     if (yv->rank == 4 && ((yv->dims[2] > 1) || (yv->dims[3] > 1))) {
-        snprintf(why, sizeof why,
+        textf(why, sizeof why,
                  "output '%s' has shape %s, a spatial map (segmentation-like), not [N, classes] "
                  "scores",
                  yv->name, graft_shape_format(yv->rank, yv->dims, shape, sizeof shape));
@@ -141,7 +153,7 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
     for (int step = 0; step < MAX_WALK && feat < 0; step++) {
         const graft_node *n = producer_of(g, v);
         if (!n) {
-            snprintf(why, sizeof why,
+            textf(why, sizeof why,
                      "no Gemm, MatMul or 1x1 Conv classifier lies between output '%s' and %s "
                      "'%s'",
                      yv->name,
@@ -188,7 +200,7 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
                 }
             }
             if (feat < 0) {
-                snprintf(why, sizeof why,
+                textf(why, sizeof why,
                          "walking back from output '%s' reached %s, which is not a MatMul + "
                          "bias classifier",
                          yv->name, label(n, lb, sizeof lb));
@@ -201,14 +213,14 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
                  * neither the classifier's ReLU nor a softmax is how embedding
                  * models end, so that is not guessed. */
                 if (!(saw_relu || saw_softmax) || !src) {
-                    snprintf(why, sizeof why,
+                    textf(why, sizeof why,
                              "output '%s' comes from %s and global pooling with no softmax: it "
                              "looks like an embedding, not a classifier (no Gemm/MatMul tail)",
                              yv->name, label(n, lb, sizeof lb));
                     return refuse(g, out, err, why);
                 }
             } else if (!src || !is_global_pool(src)) {
-                snprintf(why, sizeof why,
+                textf(why, sizeof why,
                          "walking back from output '%s' reached %s, which does not read pooled "
                          "features",
                          yv->name, label(n, lb, sizeof lb));
@@ -217,7 +229,7 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
             cls = ni;
             feat = n->inputs[0];
         } else {
-            snprintf(why, sizeof why,
+            textf(why, sizeof why,
                      "walking back from output '%s' reached %s before any Gemm, MatMul or 1x1 "
                      "Conv classifier",
                      yv->name, label(n, lb, sizeof lb));
@@ -225,7 +237,7 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
         }
     }
     if (feat < 0) {
-        snprintf(why, sizeof why, "output '%s' is too far from any classifier", yv->name);
+        textf(why, sizeof why, "output '%s' is too far from any classifier", yv->name);
         return refuse(g, out, err, why);
     }
     /* The old head's Dropout is training-only regularisation: cut before it
@@ -235,17 +247,17 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
         const graft_node *p = producer_of(g, feat);
         if (!p || !(is_op(p, "Dropout") || is_op(p, "Identity")))
             break;
-        snprintf(stepped, sizeof stepped, " (before its %s)", p->op_type);
+        textf(stepped, sizeof stepped, " (before its %s)", p->op_type);
         feat = p->inputs[0];
     }
     if (g->values[feat].kind == GRAFT_VALUE_INITIALIZER) {
-        snprintf(why, sizeof why, "the classifier %s reads the constant '%s'",
+        textf(why, sizeof why, "the classifier %s reads the constant '%s'",
                  label(&g->nodes[cls], lb, sizeof lb), g->values[feat].name);
         return refuse(g, out, err, why);
     }
     out->value = feat;
     out->classifier_node = cls;
-    snprintf(out->reason, sizeof out->reason,
+    textf(out->reason, sizeof out->reason,
              "'%s' is the input of the final classifier, %s%s (output '%s' via %s)",
              g->values[feat].name, label(&g->nodes[cls], lb, sizeof lb), stepped, yv->name,
              *path ? path : "no other op");
@@ -395,9 +407,9 @@ static int32_t add_node(builder *b, const char *op, const char *name, int n_in,
                         const int32_t *in, int32_t out)
 {
     char nm[256];
-    snprintf(nm, sizeof nm, "%s", name);
+    textf(nm, sizeof nm, "%s", name);
     for (int i = 1; graft_graph_find_node(b->g, nm) >= 0; i++)
-        snprintf(nm, sizeof nm, "%s_%d", name, i);
+        textf(nm, sizeof nm, "%s_%d", name, i);
     int32_t n = graft_graph_add_node(b->g, op, "", nm, n_in, in, 1, &out, b->err);
     if (n >= 0 && b->first_node < 0)
         b->first_node = n;
@@ -409,9 +421,9 @@ static int32_t add_dense(builder *b, const char *tag, int32_t x, int64_t n_in, i
                          bool he, uint64_t *rng, const char *out_prefix)
 {
     char wname[128], bname[128], nname[128];
-    snprintf(wname, sizeof wname, "head.%s.weight", tag);
-    snprintf(bname, sizeof bname, "head.%s.bias", tag);
-    snprintf(nname, sizeof nname, "head/%s", tag);
+    textf(wname, sizeof wname, "head.%s.weight", tag);
+    textf(bname, sizeof bname, "head.%s.bias", tag);
+    textf(nname, sizeof nname, "head/%s", tag);
     int64_t wd[2] = {n_out, n_in}, bd[1] = {n_out}, yd[2] = {-1, n_out};
     int32_t w = new_init(b, wname, 2, wd);
     int32_t bias = w < 0 ? -1 : new_init(b, bname, 1, bd);
