@@ -37,6 +37,56 @@ static void format_shape(const graft_value *v, char *buf, size_t size)
         snprintf(buf + off, size - off, "]");
 }
 
+/* The shape of value v with the graph inputs at batch 1 (symbolic batch
+ * shown by name): the activation shapes are not stored in most files. */
+static bool infer_shape(const graft_graph *g, int32_t v, char *buf, size_t size)
+{
+    graft_shape in[64];
+    if (g->n_inputs < 1 || g->n_inputs > 64)
+        return false;
+    for (int32_t i = 0; i < g->n_inputs; i++) {
+        const graft_value *x = &g->values[g->inputs[i]];
+        if (x->rank < 0)
+            return false;
+        in[i].rank = x->rank;
+        for (int d = 0; d < x->rank; d++) {
+            if (x->dims[d] >= 0)
+                in[i].dims[d] = x->dims[d];
+            else if (d == 0)
+                in[i].dims[d] = 1;
+            else
+                return false; /* dynamic image size: no single answer */
+        }
+    }
+    graft_plan_options po = graft_plan_options_default();
+    po.fetches = &v;
+    po.n_fetches = 1;
+    graft_plan *p = NULL;
+    graft_error err = {0};
+    graft_shape s;
+    bool ok = graft_plan_create(g, &po, g->n_inputs, in, &p, &err) == GRAFT_OK &&
+              graft_plan_value_shape(p, v, &s);
+    graft_plan_destroy(p);
+    if (!ok)
+        return false;
+    const graft_value *x0 = &g->values[g->inputs[0]];
+    const char *batch = x0->rank > 0 && x0->dims[0] < 0 && x0->dim_params[0] &&
+                                x0->dim_params[0][0]
+                            ? x0->dim_params[0]
+                            : NULL;
+    size_t off = (size_t)snprintf(buf, size, "[");
+    for (int d = 0; d < s.rank && off < size; d++) {
+        if (d == 0 && batch && s.dims[0] == 1)
+            off += (size_t)snprintf(buf + off, size - off, "%s", batch);
+        else
+            off += (size_t)snprintf(buf + off, size - off, "%s%lld", d ? "," : "",
+                                    (long long)s.dims[d]);
+    }
+    if (off < size)
+        snprintf(buf + off, size - off, "]");
+    return true;
+}
+
 typedef struct op_count {
     const char *op_type, *domain;
     int count;
@@ -187,6 +237,9 @@ int cli_cmd_inspect(int argc, char **argv)
         json_object *cut = json_object_new_object();
         if (have_cut) {
             json_object_object_add(cut, "value", value_json(&g->values[fi.value]));
+            char inferred[256];
+            if (infer_shape(g, fi.value, inferred, sizeof(inferred)))
+                json_object_object_add(cut, "inferred_shape", json_object_new_string(inferred));
             json_object_object_add(
                 cut, "classifier",
                 fi.classifier_node >= 0 ? json_object_new_string(g->nodes[fi.classifier_node].name)
@@ -234,6 +287,8 @@ int cli_cmd_inspect(int argc, char **argv)
             printf("metadata    %s = %s\n", g->meta[i].key, g->meta[i].value);
         if (have_cut) {
             format_shape(&g->values[fi.value], shape, sizeof(shape));
+            if (g->values[fi.value].rank < 0)
+                infer_shape(g, fi.value, shape, sizeof(shape));
             printf("feature cut %s %s\n", g->values[fi.value].name, shape);
             printf("  why       %s\n", fi.reason);
         } else {
