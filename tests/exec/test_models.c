@@ -1,0 +1,262 @@
+/* Every real model in $GRAFT_SHARED_DIR/models: import, run each
+ * test_data_set_K and compare with ONNX Runtime's output_N.pb within the
+ * tolerance of models/README.md (1e-4 relative to max|ref| for float32,
+ * 1e-3 for float16 outputs). Skipped (77) when the folder is absent. */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "testutil.h"
+
+#define MAX_IO 16
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted subdirectory names of dir starting with prefix (NULL: any). */
+static int list_dirs(const char *dir, const char *prefix, char ***out)
+{
+    DIR *d = opendir(dir);
+    *out = NULL;
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    char path[4096];
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (prefix && strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (!is_dir(path))
+            continue;
+        *out = realloc(*out, (size_t)(n + 1) * sizeof **out);
+        (*out)[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(*out, (size_t)n, sizeof **out, cmp_str);
+    return n;
+}
+
+static void free_list(char **l, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(l[i]);
+    free(l);
+}
+
+static bool same_shapes(const graft_shape *a, const graft_shape *b, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (a[i].rank != b[i].rank)
+            return false;
+        for (int d = 0; d < a[i].rank; d++)
+            if (a[i].dims[d] != b[i].dims[d])
+                return false;
+    }
+    return true;
+}
+
+/* Returns the number of failed data sets (or 1 for a model that cannot run). */
+static int check_model(const char *models_dir, const char *name)
+{
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/%s", models_dir, name);
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    if (!is_file(path))
+        return 0;
+    graft_error err = {0};
+    graft_graph *g = NULL;
+    double t0 = now();
+    if (graft_onnx_import_file(path, NULL, &g, &err) != GRAFT_OK) {
+        printf("FAIL %-24s import: %s\n", name, err.msg);
+        return 1;
+    }
+    double t_import = now() - t0;
+    char **sets = NULL;
+    int n_sets = list_dirs(dir, "test_data_set_", &sets);
+    int failed = 0;
+    graft_plan *p = NULL;
+    graft_shape shapes[MAX_IO];
+    int n_in = g->n_inputs;
+    for (int si = 0; si < n_sets; si++) {
+        graft_tensor *in[MAX_IO] = {0};
+        graft_shape cur[MAX_IO];
+        bool ok = true;
+        char why[1200] = "";
+        if (n_in > MAX_IO) {
+            snprintf(why, sizeof why, "too many inputs (%d)", n_in);
+            ok = false;
+        }
+        for (int i = 0; ok && i < n_in; i++) {
+            snprintf(path, sizeof path, "%s/%s/input_%d.pb", dir, sets[si], i);
+            if (graft_onnx_read_tensor_file(path, &in[i], NULL, NULL, 0, &err) != GRAFT_OK) {
+                snprintf(why, sizeof why, "reading input %d: %s", i, err.msg);
+                ok = false;
+                break;
+            }
+            cur[i].rank = in[i]->rank;
+            memcpy(cur[i].dims, in[i]->dims, sizeof cur[i].dims);
+        }
+        double t_plan = 0, t_run = 0;
+        if (ok && (!p || !same_shapes(cur, shapes, n_in))) {
+            graft_plan_destroy(p);
+            p = NULL;
+            double t1 = now();
+            if (graft_plan_create(g, NULL, n_in, cur, &p, &err) != GRAFT_OK) {
+                snprintf(why, sizeof why, "plan: %s", err.msg);
+                ok = false;
+            } else {
+                memcpy(shapes, cur, sizeof cur);
+            }
+            t_plan = now() - t1;
+        }
+        if (ok) {
+            double t1 = now();
+            if (graft_plan_run(p, (const graft_tensor *const *)in, &err) != GRAFT_OK) {
+                snprintf(why, sizeof why, "run: %s", err.msg);
+                ok = false;
+            }
+            t_run = now() - t1;
+        }
+        double worst_ratio = 0;
+        for (int o = 0; ok && o < g->n_outputs; o++) {
+            snprintf(path, sizeof path, "%s/%s/output_%d.pb", dir, sets[si], o);
+            graft_tensor *ref = NULL;
+            graft_dtype src_dt = GRAFT_FLOAT;
+            if (graft_onnx_read_tensor_file(path, &ref, &src_dt, NULL, 0, &err) != GRAFT_OK) {
+                snprintf(why, sizeof why, "reading output %d: %s", o, err.msg);
+                ok = false;
+                break;
+            }
+            const graft_tensor *y = graft_plan_output(p, o);
+            int64_t n = graft_tensor_nelem(ref);
+            if (!y || graft_tensor_nelem(y) != n || y->dtype != ref->dtype) {
+                char a[128], b[128];
+                snprintf(why, sizeof why, "output %d: got %s %s, want %s %s", o,
+                         y ? graft_dtype_name(y->dtype) : "nothing",
+                         y ? graft_shape_format(y->rank, y->dims, a, sizeof a) : "",
+                         graft_dtype_name(ref->dtype),
+                         graft_shape_format(ref->rank, ref->dims, b, sizeof b));
+                ok = false;
+                graft_tensor_destroy(ref);
+                break;
+            }
+            double tol = src_dt == GRAFT_FLOAT16 || src_dt == GRAFT_BFLOAT16 ? 1e-3 : 1e-4;
+            double max_ref = 0, max_diff = 0;
+            int64_t at = 0;
+            for (int64_t k = 0; k < n; k++) {
+                double r, v;
+                if (ref->dtype == GRAFT_FLOAT) {
+                    r = graft_tensor_f32(ref)[k];
+                    v = graft_tensor_f32(y)[k];
+                } else if (ref->dtype == GRAFT_INT64) {
+                    r = (double)graft_tensor_i64(ref)[k];
+                    v = (double)graft_tensor_i64(y)[k];
+                } else {
+                    r = ((const uint8_t *)ref->data)[k];
+                    v = ((const uint8_t *)y->data)[k];
+                }
+                if (fabs(r) > max_ref)
+                    max_ref = fabs(r);
+                double d = fabs(r - v);
+                if (!(d <= max_diff)) { /* NaN counts as worst */
+                    max_diff = isnan(d) ? INFINITY : d;
+                    at = k;
+                }
+            }
+            double limit = tol * (max_ref > 0 ? max_ref : 1);
+            double ratio = max_diff / limit;
+            if (ratio > worst_ratio)
+                worst_ratio = ratio;
+            if (!(max_diff <= limit)) {
+                snprintf(why, sizeof why,
+                         "output %d ('%s'): max|diff| %.3g at %lld > %.3g (max|ref| %.3g)", o,
+                         g->values[g->outputs[o]].name, max_diff, (long long)at, limit, max_ref);
+                ok = false;
+            }
+            graft_tensor_destroy(ref);
+        }
+        if (ok)
+            printf("ok   %-24s %s: worst diff %.2f of tolerance; import %.3fs plan %.3fs run "
+                   "%.3fs\n",
+                   name, sets[si], worst_ratio, t_import, t_plan, t_run);
+        else
+            printf("FAIL %-24s %s: %s\n", name, sets[si], why);
+        fflush(stdout);
+        failed += !ok;
+        for (int i = 0; i < n_in && i < MAX_IO; i++)
+            graft_tensor_destroy(in[i]);
+    }
+    graft_plan_destroy(p);
+    free_list(sets, n_sets);
+    graft_graph_destroy(g);
+    return failed;
+}
+
+static const char *models_dir(void)
+{
+    static char dir[4096];
+    const char *shared = getenv("GRAFT_SHARED_DIR");
+    if (!shared || !*shared)
+        return NULL;
+    snprintf(dir, sizeof dir, "%s/models", shared);
+    return is_dir(dir) ? dir : NULL;
+}
+
+static void test_shared_models(void **state)
+{
+    (void)state;
+    const char *dir = models_dir();
+    char **names = NULL;
+    int n = list_dirs(dir, NULL, &names);
+    int failed = 0, models = 0;
+    const char *only = getenv("GRAFT_MODEL");
+    for (int i = 0; i < n; i++) {
+        if (only && *only && strcmp(only, names[i]) != 0)
+            continue;
+        models++;
+        failed += check_model(dir, names[i]);
+    }
+    printf("%d model(s), %d failing data set(s)\n", models, failed);
+    free_list(names, n);
+    assert_int_equal(failed, 0);
+}
+
+int main(void)
+{
+    if (!models_dir()) {
+        printf("GRAFT_SHARED_DIR/models not found: skipping the real-model suite\n");
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shared_models),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
