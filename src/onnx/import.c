@@ -12,7 +12,7 @@
 
 #define IR_MIN 3
 #define IR_MAX 10
-#define OPSET_MIN 7
+#define OPSET_MIN 6 /* Clip-6 era files (B15b) are valid and supported */
 #define OPSET_MAX 21
 
 typedef struct importer {
