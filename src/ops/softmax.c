@@ -87,9 +87,10 @@ static void softmax_row(const float *x, float *y, int64_t n, bool lg)
     if (lg) {
         for (int64_t i = 0; i < n; i++)
             s += expf(x[i] - mx);
-        float l = mx + logf(s);
+        /* (x - max) - log s: folding max into one constant loses digits */
+        float l = logf(s);
         for (int64_t i = 0; i < n; i++)
-            y[i] = x[i] - l;
+            y[i] = (x[i] - mx) - l;
     } else {
         for (int64_t i = 0; i < n; i++) {
             y[i] = expf(x[i] - mx);
@@ -124,10 +125,10 @@ static void softmax_block(const float *x, float *y, int64_t n, int64_t inner, bo
         }
     if (lg) {
         for (int64_t j = 0; j < inner; j++)
-            s[j] = mx[j] + logf(s[j]);
+            s[j] = logf(s[j]);
         for (int64_t i = 0; i < n; i++)
             for (int64_t j = 0; j < inner; j++)
-                y[i * inner + j] = x[i * inner + j] - s[j];
+                y[i * inner + j] = (x[i * inner + j] - mx[j]) - s[j];
     } else {
         for (int64_t j = 0; j < inner; j++)
             s[j] = 1.0f / s[j];
