@@ -72,4 +72,10 @@ kt_node *kt_onnx_case(const char *dir, graft_tensor **expected, int *n_expected)
 /* TensorProto file -> float32 (or int64 for integer types) tensor; NULL on error. */
 graft_tensor *kt_read_tensor_pb(const char *path);
 
+/* Runs every ONNX node test under /usr/share/libonnx-testdata/data/node whose
+ * name starts with one of prefixes (skipping names containing skip): parse,
+ * infer, forward, compare (1e-5 abs + 1e-4 rel) with cmocka asserts. Returns
+ * how many ran (0: data absent). */
+int kt_run_onnx_tests(const char *const *prefixes, int n_prefixes, const char *skip);
+
 #endif

@@ -2,7 +2,6 @@
  * forward against a naive double-precision reference over random shapes and
  * attributes (every pad/stride/dilation/group/auto_pad combination), backward
  * against central differences, and the ONNX node test data. */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -405,68 +404,11 @@ static void test_conv_backward(void **state)
     grad_case(&dw, 0, &rng);
 }
 
-static void run_onnx_dir(const char *dir)
-{
-    graft_tensor *exp[KT_MAX_IO] = {0};
-    int n_exp = 0;
-    kt_node *k = kt_onnx_case(dir, exp, &n_exp);
-    assert_non_null(k);
-    assert_int_equal(kt_parse(k), GRAFT_OK);
-    graft_status st = kt_infer(k);
-    if (st != GRAFT_OK)
-        printf("%s: %s\n", dir, k->err.msg);
-    assert_int_equal(st, GRAFT_OK);
-    assert_int_equal(kt_forward(k), GRAFT_OK);
-    for (int i = 0; i < n_exp; i++) {
-        if (!exp[i] || !k->out[i])
-            continue;
-        assert_int_equal(k->out[i]->rank, exp[i]->rank);
-        for (int d = 0; d < exp[i]->rank; d++)
-            assert_int_equal(k->out[i]->dims[d], exp[i]->dims[d]);
-        int64_t n = graft_tensor_nelem(exp[i]);
-        if (exp[i]->dtype == GRAFT_INT64) {
-            assert_memory_equal(k->out[i]->data, exp[i]->data, (size_t)n * 8);
-        } else {
-            double e = kt_close(graft_tensor_f32(k->out[i]), graft_tensor_f32(exp[i]), n, 1e-5, 1e-4);
-            if (e > 1.0)
-                printf("%s: output %d off by %g tolerances\n", dir, i, e);
-            assert_true(e <= 1.0);
-        }
-        graft_tensor_destroy(exp[i]);
-    }
-    kt_node_free(k);
-}
-
-/* Runs every ONNX node test whose directory starts with one of prefixes
- * (skipping names containing skip) and returns how many ran. */
-static int run_onnx_tests(const char *const *prefixes, int n_prefixes, const char *skip)
-{
-    const char *root = "/usr/share/libonnx-testdata/data/node";
-    DIR *d = opendir(root);
-    if (!d)
-        return 0;
-    int count = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        bool match = false;
-        for (int i = 0; i < n_prefixes; i++)
-            match |= strncmp(e->d_name, prefixes[i], strlen(prefixes[i])) == 0;
-        if (!match || (skip && strstr(e->d_name, skip)))
-            continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", root, e->d_name);
-        run_onnx_dir(path);
-        count++;
-    }
-    closedir(d);
-    return count;
-}
-
 static void test_conv_onnx_node_data(void **state)
 {
     (void)state;
     static const char *const prefixes[] = {"test_conv_", "test_basic_conv_"};
-    int n = run_onnx_tests(prefixes, 2, "integer");
+    int n = kt_run_onnx_tests(prefixes, 2, "integer");
     printf("ran %d ONNX conv node tests\n", n);
     if (n == 0)
         skip();
