@@ -5,7 +5,8 @@
  *              count_include_pad the elements inside the padded input;
  *              dX[i] += dY[o] / count for each i in the window.
  * Global*:     the window is the whole spatial extent.
- * storage_order (MaxPool's Indices layout) is ignored: indices are row-major.
+ * MaxPool's optional Indices are flat indices into X, row-major, or with
+ * storage_order=1 column-major within each spatial plane.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 typedef struct pool_params {
     graft__window win;
     bool count_include_pad;
+    bool col_major_indices;
 } pool_params;
 
 static graft_status pool_parse(const graft_graph *g, const graft_node *n, void *params,
@@ -34,6 +36,7 @@ static graft_status pool_parse(const graft_graph *g, const graft_node *n, void *
         return graft_error_set(err, GRAFT_ERR_INVALID, "%s: kernel_shape is required",
                                graft__node_label(n, label, sizeof label));
     p->count_include_pad = graft_node_attr_int(n, "count_include_pad", 0) != 0;
+    p->col_major_indices = graft_node_attr_int(n, "storage_order", 0) == 1;
     return GRAFT_OK;
 }
 
@@ -128,6 +131,16 @@ static graft_status max_pool_forward(graft_op_call *c)
     int64_t *idx = c->n_out > 1 && c->out[1] ? graft_tensor_i64(c->out[1]) : NULL;
     graft__maxpool_forward(&geo, graft_tensor_f32(c->in[0]), graft_tensor_f32(c->out[0]), idx,
                            graft__threads(c->ctx));
+    const pool_params *p = c->params;
+    if (idx && p->col_major_indices) {
+        const int64_t *in = geo.in, plane = in[0] * in[1] * in[2];
+        int64_t n = graft_tensor_nelem(c->out[1]);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t base = idx[i] / plane * plane, r = idx[i] % plane;
+            int64_t z = r / (in[1] * in[2]), y = r / in[2] % in[1], x = r % in[2];
+            idx[i] = base + (x * in[1] + y) * in[0] + z;
+        }
+    }
     return GRAFT_OK;
 }
 
