@@ -161,7 +161,7 @@ typedef struct file_sink {
 static void sink_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
 {
     file_sink *s = (file_sink *)b;
-    if (s->f->failed)
+    if (s->f->failed || len == 0)
         return;
     if (s->used + len > s->cap) {
         if (s->used && graft__atomic_write(s->f, s->buf, s->used, NULL))

@@ -100,6 +100,10 @@ def dtypes_model():
     ref("scalar", np.array(4.5))
     inits.append(numpy_helper.from_array(np.zeros((0, 3), np.float32), "empty"))
     ref("empty", np.zeros((0, 3)))
+    os.makedirs(os.path.join(out, "tensors"), exist_ok=True)
+    for t in inits:
+        with open(os.path.join(out, "tensors", t.name + ".pb"), "wb") as f:
+            f.write(t.SerializeToString())
     for t in inits:
         o = t.name + "_out"
         nodes.append(helper.make_node("Identity", [t.name], [o]))
