@@ -30,18 +30,51 @@ static bool is_op(const graft_node *n, const char *t)
     return strcmp(n->op_type, t) == 0 && (!*n->domain || strcmp(n->domain, "ai.onnx") == 0);
 }
 
-/* A frozen float constant with data: may be folded into something else. */
+/* The data behind v when it is a frozen float constant: an initializer
+ * (not trainable), a Constant node, or either seen through Identity nodes
+ * (torch.onnx.export shares deduplicated weights that way). */
 static const graft_tensor *frozen_const(const graft_graph *g, int32_t v, int64_t nelem)
 {
-    if (v < 0)
+    const graft_tensor *t = NULL;
+    for (int depth = 0; v >= 0 && depth < 8 && !t; depth++) {
+        const graft_value *val = &g->values[v];
+        if (val->kind == GRAFT_VALUE_INITIALIZER) {
+            if (!val->data || val->trainable)
+                return NULL;
+            t = val->data;
+            break;
+        }
+        if (val->kind != GRAFT_VALUE_ACTIVATION || val->producer < 0)
+            return NULL;
+        const graft_node *p = &g->nodes[val->producer];
+        if (p->removed)
+            return NULL;
+        if (is_op(p, "Identity") && p->n_inputs == 1) {
+            v = p->inputs[0];
+        } else if (is_op(p, "Constant")) {
+            const graft_attr *a = graft_node_attr(p, "value");
+            if (!a || !a->t)
+                return NULL;
+            t = a->t;
+        } else {
+            return NULL;
+        }
+    }
+    if (!t || t->dtype != GRAFT_FLOAT || !t->data)
         return NULL;
-    const graft_value *val = &g->values[v];
-    if (val->kind != GRAFT_VALUE_INITIALIZER || !val->data || val->trainable ||
-        val->data->dtype != GRAFT_FLOAT)
+    if (nelem >= 0 && graft_tensor_nelem(t) != nelem)
         return NULL;
-    if (nelem >= 0 && graft_tensor_nelem(val->data) != nelem)
-        return NULL;
-    return val->data;
+    return t;
+}
+
+/* Running statistics: constant whatever their trainable flag says. */
+static const graft_tensor *stat_const(const graft_graph *g, int32_t v, int64_t nelem)
+{
+    if (v >= 0 && g->values[v].kind == GRAFT_VALUE_INITIALIZER) {
+        const graft_tensor *t = g->values[v].data;
+        return t && t->dtype == GRAFT_FLOAT && graft_tensor_nelem(t) == nelem ? t : NULL;
+    }
+    return frozen_const(g, v, nelem);
 }
 
 static int32_t new_weight(graft_graph *g, const char *base, const char *suffix, graft_tensor *t,
@@ -99,12 +132,9 @@ static int fold_bn(graft_graph *g, int32_t bi, int32_t *consumers, graft_error *
         return 0;
     const graft_tensor *sc = frozen_const(g, bn->inputs[1], m);
     const graft_tensor *bb = frozen_const(g, bn->inputs[2], m);
-    const graft_value *mv = &g->values[bn->inputs[3]], *vv = &g->values[bn->inputs[4]];
-    /* running statistics are constants whatever their trainable flag says */
-    if (!sc || !bb || mv->kind != GRAFT_VALUE_INITIALIZER || !mv->data ||
-        mv->data->dtype != GRAFT_FLOAT || graft_tensor_nelem(mv->data) != m ||
-        vv->kind != GRAFT_VALUE_INITIALIZER || !vv->data || vv->data->dtype != GRAFT_FLOAT ||
-        graft_tensor_nelem(vv->data) != m)
+    const graft_tensor *mt = stat_const(g, bn->inputs[3], m);
+    const graft_tensor *vt = stat_const(g, bn->inputs[4], m);
+    if (!sc || !bb || !mt || !vt)
         return 0;
     float eps = graft_node_attr_float(bn, "epsilon", 1e-5f);
     graft_tensor *nw = NULL, *nb = NULL;
@@ -115,7 +145,7 @@ static int fold_bn(graft_graph *g, int32_t bi, int32_t *consumers, graft_error *
     }
     int64_t per = graft_tensor_nelem(w) / m;
     const float *s = graft_tensor_f32(sc), *beta = graft_tensor_f32(bb);
-    const float *mean = graft_tensor_f32(mv->data), *var = graft_tensor_f32(vv->data);
+    const float *mean = graft_tensor_f32(mt), *var = graft_tensor_f32(vt);
     const float *b0 = b ? graft_tensor_f32(b) : NULL;
     float *wp = graft_tensor_f32(nw), *bp = graft_tensor_f32(nb);
     for (int64_t o = 0; o < m; o++) {
@@ -207,11 +237,10 @@ static bool as_activation(const graft_graph *g, const graft_node *n, activation 
         int32_t v = n->inputs[k];
         if (v < 0)
             continue;
-        const graft_value *val = &g->values[v];
-        if (val->kind != GRAFT_VALUE_INITIALIZER || !val->data ||
-            val->data->dtype != GRAFT_FLOAT || graft_tensor_nelem(val->data) != 1)
+        const graft_tensor *t = stat_const(g, v, 1);
+        if (!t)
             return false;
-        float b = graft_tensor_f32(val->data)[0];
+        float b = graft_tensor_f32(t)[0];
         if (k == 1)
             a->lo = b;
         else

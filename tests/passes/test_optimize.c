@@ -233,6 +233,42 @@ static void test_after_surgery(void **state)
     graft_graph_destroy(g);
 }
 
+/* torch.onnx.export shares deduplicated weights through Identity nodes. */
+static void test_weights_through_identity(void **state)
+{
+    (void)state;
+    graft_graph *g = pu_graph(13);
+    graft_error err = {0};
+    pu_input(g, "X", 4, (int64_t[]){-1, 4, 8, 8});
+    pu_init(g, "W", 4, (int64_t[]){4, 4, 3, 3}, 0.3f, 0, NULL);
+    pu_init(g, "b", 1, (int64_t[]){4}, 0.3f, 0, NULL);
+    pu_node(g, "Identity", "id_w", IN("W"), "W_shared");
+    pu_node(g, "Identity", "id_b", IN("b"), "b_shared");
+    conv(g, "X", "W_shared", "b_shared", "c1", 1);
+    bn(g, "c1", "bn1", "b1");
+    pu_init(g, "six", 0, NULL, 0, 0.0f, (float[]){0.25f});
+    pu_node(g, "Identity", "id_six", IN("six"), "six_shared");
+    pu_node(g, "Clip", "clip", IN("b1", "", "six_shared"), "r1");
+    conv(g, "r1", "W_shared", "b_shared", "c2", 1);
+    pu_node(g, "Relu", "relu2", IN("c2"), "Y");
+    pu_output(g, "Y");
+    graft_graph *o = clone(g);
+    int n = -1;
+    assert_int_equal(graft_passes_optimize_for_inference(o, &n, &err), GRAFT_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(pu_count_op(o, "FusedConv"), 2);
+    for (int32_t i = 0; i < o->n_nodes; i++) {
+        const graft_attr *a = graft_node_attr(&o->nodes[i], "activation_params");
+        if (a) {
+            assert_true(a->floats[0] == -FLT_MAX);
+            assert_true(a->floats[1] == 0.25f);
+        }
+    }
+    check_same_outputs(g, o);
+    graft_graph_destroy(o);
+    graft_graph_destroy(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_trainable_blocks),
         cmocka_unit_test(test_leaves_alone),
         cmocka_unit_test(test_after_surgery),
+        cmocka_unit_test(test_weights_through_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
