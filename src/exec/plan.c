@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "exec/plan_internal.h"
 #include "graft/exec.h"
@@ -63,6 +64,7 @@ struct graft_plan {
     graft_exec_ctx ctx;
     void *scratch;
     size_t scratch_size;
+    double *node_seconds; /* profiling: forward time per node, NULL when off */
 };
 
 graft_plan_options graft_plan_options_default(void)
@@ -319,6 +321,7 @@ void graft_plan_destroy(graft_plan *p)
     free(p->feeds);
     free(p->fetches);
     free(p->scratch);
+    free(p->node_seconds);
     free(p);
 }
 
@@ -852,9 +855,15 @@ graft_status graft_plan_create(const graft_graph *g, const graft_plan_options *o
             goto fail;
         }
         p->tp[v] = val->data;
-        p->vflags[v] |= VF_KNOWN | VF_SHAPED | (val->trainable ? VF_TRAIN : 0);
-        if (val->trainable)
-            p->vflags[v] &= (uint8_t)~VF_KNOWN;
+        p->vflags[v] |= VF_SHAPED | (val->trainable ? VF_TRAIN : VF_KNOWN);
+        if (val->trainable) {
+            /* Not a constant: infer sees its shape only, never data that
+             * the optimizer will change. */
+            p->vals[v] = *val->data;
+            p->vals[v].data = NULL;
+            p->vals[v].owned = false;
+            p->tp[v] = &p->vals[v];
+        }
     }
 
     int32_t n_order = graft_graph_topo_order(g, order, err);
@@ -889,6 +898,17 @@ graft_status graft_plan_create(const graft_graph *g, const graft_plan_options *o
                                  g->values[v].name);
             goto fail;
         }
+    }
+    /* From here on trainable parameters are read where the optimizer writes. */
+    for (int32_t v = 0; v < g->n_values; v++)
+        if ((p->vflags[v] & VF_TRAIN) && !(p->vflags[v] & VF_FEED) &&
+            is_initializer(&g->values[v]) && p->tp[v] == &p->vals[v])
+            p->tp[v] = g->values[v].data;
+    for (int i = 0; i < p->n_nodes; i++) {
+        const graft_node *n = &g->nodes[p->nodes[i].node];
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0 && p->nodes[i].in[k])
+                p->nodes[i].in[k] = p->tp[n->inputs[k]];
     }
     st = plan_memory(p, err);
     if (st)
@@ -1004,9 +1024,17 @@ graft_status graft_plan_run(graft_plan *p, const graft_tensor *const *inputs, gr
         if (pn->folded || pn->skip)
             continue;
         pn->call.err = err;
+        struct timespec t0, t1;
+        if (p->node_seconds)
+            clock_gettime(CLOCK_MONOTONIC, &t0);
         graft_status st = pn->def->forward(&pn->call);
         if (st)
             return name_failure(g, &g->nodes[pn->node], err, st, false);
+        if (p->node_seconds) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            p->node_seconds[s] +=
+                (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        }
     }
     return GRAFT_OK;
 }
@@ -1145,4 +1173,34 @@ const graft_tensor *graft__plan_value_tensor(const graft_plan *p, int32_t value)
     if (value < 0 || value >= p->g->n_values)
         return NULL;
     return p->tp[value];
+}
+
+graft_status graft__plan_set_profiling(graft_plan *p, bool on, graft_error *err)
+{
+    free(p->node_seconds);
+    p->node_seconds = NULL;
+    if (!on)
+        return GRAFT_OK;
+    p->node_seconds = calloc((size_t)(p->n_nodes ? p->n_nodes : 1), sizeof *p->node_seconds);
+    if (!p->node_seconds)
+        return graft_error_set(err, GRAFT_ERR_NOMEM, "out of memory");
+    return GRAFT_OK;
+}
+
+bool graft__plan_node_profile(const graft_plan *p, int i, const char **op_type, const char **name,
+                              bool *runs, double *seconds)
+{
+    if (i < 0 || i >= p->n_nodes)
+        return false;
+    const plan_node *pn = &p->nodes[i];
+    const graft_node *n = &p->g->nodes[pn->node];
+    if (op_type)
+        *op_type = n->op_type;
+    if (name)
+        *name = n->name;
+    if (runs)
+        *runs = !pn->folded && !pn->skip;
+    if (seconds)
+        *seconds = p->node_seconds ? p->node_seconds[i] : 0.0;
+    return true;
 }

@@ -12,6 +12,8 @@
 
 #include "testutil.h"
 
+#include "exec/plan_internal.h"
+
 #define MAX_IO 16
 
 static double now(void)
@@ -69,6 +71,50 @@ static void free_list(char **l, int n)
     for (int i = 0; i < n; i++)
         free(l[i]);
     free(l);
+}
+
+/* GRAFT_PROFILE=N: N more timed runs, time per op type. */
+static void profile(graft_plan *p, graft_tensor **in, int reps)
+{
+    graft_error err = {0};
+    if (graft__plan_set_profiling(p, true, &err) != GRAFT_OK)
+        return;
+    double t0 = now();
+    for (int r = 0; r < reps; r++)
+        if (graft_plan_run(p, (const graft_tensor *const *)in, &err) != GRAFT_OK)
+            return;
+    double wall = (now() - t0) / reps;
+    enum { MAXT = 64 };
+    const char *types[MAXT];
+    double secs[MAXT];
+    int counts[MAXT], nt = 0, n_run = 0;
+    const char *op, *name;
+    bool runs;
+    double sec;
+    for (int i = 0; graft__plan_node_profile(p, i, &op, &name, &runs, &sec); i++) {
+        if (!runs)
+            continue;
+        n_run++;
+        int k = 0;
+        while (k < nt && strcmp(types[k], op) != 0)
+            k++;
+        if (k == nt && nt < MAXT) {
+            types[nt] = op;
+            secs[nt] = 0;
+            counts[nt++] = 0;
+        }
+        if (k < nt) {
+            secs[k] += sec / reps;
+            counts[k]++;
+        }
+    }
+    printf("     %.2f ms per run, %d of %d nodes run, %d buffers (%.1f MB):", 1e3 * wall, n_run,
+           graft__plan_n_nodes(p), graft__plan_n_buffers(p),
+           (double)graft__plan_buffer_bytes(p) / 1e6);
+    for (int k = 0; k < nt; k++)
+        printf(" %s x%d %.2fms;", types[k], counts[k], 1e3 * secs[k]);
+    printf("\n");
+    graft__plan_set_profiling(p, false, &err);
 }
 
 static bool same_shapes(const graft_shape *a, const graft_shape *b, int n)
@@ -203,6 +249,9 @@ static int check_model(const char *models_dir, const char *name)
             }
             graft_tensor_destroy(ref);
         }
+        const char *prof = getenv("GRAFT_PROFILE");
+        if (ok && prof && atoi(prof) > 0)
+            profile(p, in, atoi(prof));
         if (ok)
             printf("ok   %-24s %s: worst diff %.2f of tolerance; import %.3fs plan %.3fs run "
                    "%.3fs\n",

@@ -738,6 +738,30 @@ static void test_dropout_seeded(void **state)
     graft_graph_destroy(g);
 }
 
+/* A shape error names the file and the node. */
+static void test_infer_error_named(void **state)
+{
+    (void)state;
+    REQUIRE_OP(add);
+    graft_graph *g = new_graph();
+    g->source_path = graft_graph_strdup(g, "bad.onnx");
+    int64_t dims[2] = {2, 3};
+    int32_t x = add_input(g, "x", GRAFT_FLOAT, 2, dims);
+    float b4[4] = {0};
+    int32_t b = add_init(g, "b", GRAFT_FLOAT, 1, (int64_t[]){4}, b4);
+    int32_t y = binary(g, "Add", "the_add", x, b);
+    mark_output(g, y);
+    graft_plan *p = NULL;
+    graft_error err = {0};
+    graft_shape s = {2, {2, 3}};
+    assert_int_equal(graft_plan_create(g, NULL, 1, &s, &p, &err), GRAFT_ERR_SHAPE);
+    print_message("message: %s\n", err.msg);
+    assert_null(p);
+    assert_non_null(strstr(err.msg, "bad.onnx"));
+    assert_non_null(strstr(err.msg, "Add node 'the_add'"));
+    graft_graph_destroy(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -752,6 +776,7 @@ int main(void)
         cmocka_unit_test(test_backward_gemm_relu_gemm),
         cmocka_unit_test(test_backward_missing_gradient_named),
         cmocka_unit_test(test_dropout_seeded),
+        cmocka_unit_test(test_infer_error_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
