@@ -581,6 +581,63 @@ static void test_bad_args(void **state)
     graft_graph_destroy(g);
 }
 
+/* The re-headed graph exports as a model onnx.checker(full_check) accepts, at
+ * the source opset: the head uses only ops valid there. */
+static int checker(const graft_graph *g, const char *tag)
+{
+    const char *py = getenv("GRAFT_PYTHON");
+    const char *bd = getenv("GRAFT_BUILD_DIR");
+    if (!py || !bd)
+        return 77;
+    char path[1024], cmd[4096];
+    snprintf(path, sizeof path, "%s/tests/passes_surgery_%s.onnx", bd, tag);
+    graft_error err = {0};
+    graft_onnx_export_options eo = graft_onnx_export_options_default();
+    if (graft_onnx_export_file(g, path, &eo, &err) != GRAFT_OK)
+        fail_msg("export: %s", err.msg);
+    snprintf(cmd, sizeof cmd,
+             "%s -c 'import onnx,sys; m=onnx.load(sys.argv[1]); "
+             "onnx.checker.check_model(m, full_check=True); "
+             "o=m.graph.output; assert len(o)==1 and o[0].name==\"probabilities\"' %s",
+             py, path);
+    int rc = system(cmd);
+    remove(path);
+    return rc;
+}
+
+static void test_export_checker(void **state)
+{
+    (void)state;
+    if (!getenv("GRAFT_PYTHON"))
+        skip();
+    const int64_t opsets[] = {7, 11, 13};
+    for (int i = 0; i < 3; i++) {
+        graft_graph *g = resnet_like(opsets[i]);
+        graft_error err = {0};
+        graft_head_spec hs = graft_head_spec_default();
+        hs.n_classes = 3;
+        hs.hidden = 4;
+        hs.dropout = 0.5f;
+        graft_head_info hi;
+        assert_int_equal(graft_surgery_cut_and_attach(g, pu_val(g, "r1"), &hs, &hi, &err), 0);
+        assert_int_equal(graft_surgery_freeze(g, &hi, &err), GRAFT_OK);
+        char tag[16];
+        snprintf(tag, sizeof tag, "op%d", (int)opsets[i]);
+        assert_int_equal(checker(g, tag), 0);
+        graft_graph_destroy(g);
+    }
+    /* raw pixels, no opset in the graph at all */
+    graft_graph *g = pu_graph(0);
+    int32_t x = pu_input(g, "X", 4, (int64_t[]){-1, 1, 28, 28});
+    graft_error err = {0};
+    graft_head_spec hs = graft_head_spec_default();
+    hs.no_pool = true;
+    graft_head_info hi;
+    assert_int_equal(graft_surgery_cut_and_attach(g, x, &hs, &hi, &err), GRAFT_OK);
+    assert_int_equal(checker(g, "raw"), 0);
+    graft_graph_destroy(g);
+}
+
 /* ---- files from ../shared (skipped where absent) ---- */
 
 static graft_graph *import_shared(const char *rel)
@@ -725,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_unknown_spatial_dims),
         cmocka_unit_test(test_fp16_features_get_cast),
         cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_export_checker),
         cmocka_unit_test(test_shared_b22),
         cmocka_unit_test(test_shared_mnist_cntk),
         cmocka_unit_test(test_shared_squeezenet),
