@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <jpeglib.h>
+#include <jerror.h>
 #include <png.h>
 
 #include "data/data_internal.h"
@@ -141,9 +142,13 @@ static void jpeg_on_error(j_common_ptr cinfo)
 
 static void jpeg_on_message(j_common_ptr cinfo, int level)
 {
-    /* Warnings (corrupt-but-decodable data) are silent: the library never prints. */
-    (void)cinfo;
-    (void)level;
+    /* Warnings are silent (the library never prints), except a premature end
+     * of the file: libjpeg would pad the image with grey, PIL refuses it. */
+    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
+        jpeg_fail *jf = (jpeg_fail *)cinfo->err;
+        snprintf(jf->msg, sizeof jf->msg, "truncated");
+        longjmp(jf->jump, 1);
+    }
 }
 
 static graft_status load_jpeg(const char *path, image *im, graft_error *err)
