@@ -430,6 +430,30 @@ static graft_status setup_fetches(graft_plan *p, const graft_plan_options *opt, 
     return GRAFT_OK;
 }
 
+/* The tensor whose bytes are exactly output 0 of a foldable node, when the
+ * node only relabels them: a Constant's tensor attribute, or input 0 of a
+ * reshape-like op. NULL otherwise. */
+static const graft_tensor *shared_constant(const graft_plan *p, const plan_node *pn)
+{
+    const graft_node *n = &p->g->nodes[pn->node];
+    if (n->n_outputs < 1 || !pn->out[0])
+        return NULL;
+    for (int k = 1; k < n->n_outputs; k++)
+        if (pn->out[k])
+            return NULL;
+    const graft_tensor *o = pn->out[0], *src = NULL;
+    if (n->op == GRAFT_OP_constant) {
+        const graft_attr *a = graft_node_attr(n, "value");
+        src = a && a->type == GRAFT_ATTR_TENSOR ? a->t : NULL;
+    } else if ((pn->def->flags & GRAFT_OP_ALIAS_INPUT0) && n->n_inputs > 0 && pn->in[0]) {
+        src = pn->in[0];
+    }
+    if (!src || !src->data || src->dtype != o->dtype ||
+        graft_tensor_nelem(src) != graft_tensor_nelem(o))
+        return NULL;
+    return src;
+}
+
 /* Runs node pn at build time into fresh plan-owned constants. */
 static graft_status fold_node(graft_plan *p, plan_node *pn, graft_error *err)
 {
@@ -445,21 +469,32 @@ static graft_status fold_node(graft_plan *p, plan_node *pn, graft_error *err)
     }
     p->consts = grown;
     graft_status st = GRAFT_OK;
-    for (int k = 0; k < n->n_outputs; k++) {
-        if (!pn->out[k])
-            continue;
-        const graft_tensor *o = pn->out[k];
-        st = graft_tensor_create(o->dtype, o->rank, o->dims, &made[k], err);
+    /* Weights held in Constant nodes, or passed through Identity/Reshape,
+     * are shared rather than copied: big models keep them that way. */
+    const graft_tensor *share = shared_constant(p, pn);
+    if (share) {
+        const graft_tensor *o = pn->out[0];
+        st = graft_tensor_attach(o->dtype, o->rank, o->dims, share->data, &made[0], err);
         if (st)
             goto fail;
-        pn->out[k] = made[k];
-    }
-    pn->call.out = pn->out;
-    pn->call.err = err;
-    st = pn->def->forward(&pn->call);
-    if (st) {
-        st = name_failure(p->g, n, err, st, true);
-        goto fail;
+        pn->out[0] = made[0];
+    } else {
+        for (int k = 0; k < n->n_outputs; k++) {
+            if (!pn->out[k])
+                continue;
+            const graft_tensor *o = pn->out[k];
+            st = graft_tensor_create(o->dtype, o->rank, o->dims, &made[k], err);
+            if (st)
+                goto fail;
+            pn->out[k] = made[k];
+        }
+        pn->call.out = pn->out;
+        pn->call.err = err;
+        st = pn->def->forward(&pn->call);
+        if (st) {
+            st = name_failure(p->g, n, err, st, true);
+            goto fail;
+        }
     }
     for (int k = 0; k < n->n_outputs; k++) {
         if (!made[k])

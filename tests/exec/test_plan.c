@@ -430,6 +430,8 @@ static void test_constant_folding(void **state)
     assert_true(graft__plan_value_known(p, k));
     assert_true(graft__plan_value_known(p, k2));
     assert_false(graft__plan_value_known(p, y));
+    /* the Constant's weights are shared with the graph, not copied */
+    assert_ptr_equal(graft__plan_value_tensor(p, k)->data, g->nodes[cn].attrs[0].t->data);
     float xd[3] = {1, -1, 0.5f};
     graft_tensor *xt = make_f32(1, dims, xd);
     assert_int_equal(graft_plan_run(p, (const graft_tensor *const *)&xt, &err), GRAFT_OK);
