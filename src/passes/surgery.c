@@ -523,6 +523,47 @@ static const graft_value *input_with_unknown_dims(const graft_graph *g)
     return NULL;
 }
 
+/* The flatten feeding the old classifier often has the export batch baked
+ * into its target shape (Reshape to [1, K]), which would tie the head to
+ * batch 1. Point that Reshape at a new [-1, K] shape; the file's own shape
+ * tensor stays as it was. */
+static graft_status unbake_batch(graft_graph *g, int32_t features, graft_error *err)
+{
+    int32_t p = g->values[features].producer;
+    if (p < 0 || g->nodes[p].removed || !is_op(&g->nodes[p], "Reshape") ||
+        g->nodes[p].n_inputs < 2 || g->nodes[p].inputs[1] < 0)
+        return GRAFT_OK;
+    int32_t sv = g->nodes[p].inputs[1];
+    const graft_tensor *t = g->values[sv].kind == GRAFT_VALUE_INITIALIZER ? g->values[sv].data
+                                                                          : NULL;
+    const graft_node *c = producer_of(g, sv);
+    if (!t && c && is_op(c, "Constant") && graft_node_attr(c, "value"))
+        t = graft_node_attr(c, "value")->t;
+    if (!t || t->dtype != GRAFT_INT64 || t->rank != 1 || t->dims[0] < 2 || !t->data ||
+        graft_tensor_i64(t)[0] != 1)
+        return GRAFT_OK;
+    graft_tensor *nt = NULL;
+    if (graft_tensor_clone(t, &nt, err))
+        return err && err->status ? err->status : GRAFT_ERR_NOMEM;
+    graft_tensor_i64(nt)[0] = -1;
+    char name[300];
+    textf(name, sizeof name, "%s_anybatch", g->values[sv].name);
+    int32_t v = graft_graph_add_unique_value(g, name, err);
+    if (v < 0) {
+        graft_tensor_destroy(nt);
+        return err && err->status ? err->status : GRAFT_ERR_NOMEM;
+    }
+    graft_value *val = &g->values[v];
+    val->kind = GRAFT_VALUE_INITIALIZER;
+    val->dtype = GRAFT_INT64;
+    val->source_dtype = GRAFT_INT64;
+    val->rank = 1;
+    val->dims[0] = nt->dims[0];
+    graft_value_set_data(g, v, nt);
+    g->nodes[p].inputs[1] = v;
+    return GRAFT_OK;
+}
+
 /* need[i]: live node i is needed to compute `features`. */
 static bool *needed_nodes(const graft_graph *g, int32_t features, graft_error *err)
 {
@@ -665,6 +706,8 @@ graft_status graft_surgery_cut_and_attach(graft_graph *g, int32_t features,
         return st;
     const char *oname = spec->output_name && *spec->output_name ? spec->output_name
                                                                : "probabilities";
+    if ((st = unbake_batch(g, features, err)))
+        return st;
     bool *need = needed_nodes(g, features, err);
     if (!need)
         return GRAFT_ERR_NOMEM;

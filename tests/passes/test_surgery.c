@@ -453,6 +453,31 @@ static void head_weights(uint64_t seed, int hidden, float *out, int n)
     graft_graph_destroy(g);
 }
 
+/* B11 at the cut: Reshape to [1, K] before the classifier must not tie the
+ * head to batch 1; the file's shape tensor itself stays untouched. */
+static void test_baked_batch_reshape(void **state)
+{
+    (void)state;
+    graft_graph *g = mnist_like();
+    graft_error err = {0};
+    graft_head_spec hs = graft_head_spec_default();
+    hs.n_classes = 3;
+    graft_head_info hi;
+    assert_int_equal(graft_surgery_cut_and_attach(g, pu_val(g, "pool_reshaped"), &hs, &hi, &err),
+                     GRAFT_OK);
+    assert_int_equal(hi.n_features, 64);
+    const graft_tensor *orig = g->values[pu_val(g, "shape")].data;
+    assert_int_equal(graft_tensor_i64(orig)[0], 1);
+    assert_int_equal(graft_graph_verify(g, &err), GRAFT_OK);
+    graft_shape in = {4, {3, 1, 8, 8}};
+    graft_tensor *p = pu_run(g, &in, 4, -1);
+    assert_non_null(p);
+    assert_int_equal(p->dims[0], 3);
+    assert_int_equal(p->dims[1], 3);
+    graft_tensor_destroy(p);
+    graft_graph_destroy(g);
+}
+
 static void test_init_deterministic(void **state)
 {
     (void)state;
@@ -723,13 +748,17 @@ static void check_shared_model(const char *rel, const char *want_feat, int64_t w
     graft_shape s = {in->rank, {0}};
     for (int i = 0; i < in->rank; i++)
         s.dims[i] = in->dims[i] > 0 ? in->dims[i] : 1;
+    s.dims[0] = 2; /* saved with batch 1: the head must still take mini-batches */
     graft_tensor *p = pu_run(g, &s, 5, -1);
     assert_non_null(p);
+    assert_int_equal(p->dims[0], 2);
     assert_int_equal(p->dims[1], 5);
-    double sum = 0;
-    for (int k = 0; k < 5; k++)
-        sum += graft_tensor_f32(p)[k];
-    assert_float_equal(sum, 1.0, 1e-4);
+    for (int n = 0; n < 2; n++) {
+        double sum = 0;
+        for (int k = 0; k < 5; k++)
+            sum += graft_tensor_f32(p)[n * 5 + k];
+        assert_float_equal(sum, 1.0, 1e-4);
+    }
     graft_tensor_destroy(p);
     graft_graph_destroy(g);
 }
@@ -776,6 +805,7 @@ int main(void)
         cmocka_unit_test(test_attach_pool_hidden_opset13),
         cmocka_unit_test(test_attach_pool_hidden_opset11),
         cmocka_unit_test(test_attach_raw_input),
+        cmocka_unit_test(test_baked_batch_reshape),
         cmocka_unit_test(test_init_deterministic),
         cmocka_unit_test(test_init_he_statistics),
         cmocka_unit_test(test_output_name_clash),
