@@ -170,9 +170,7 @@ static graft_status import_initializer(importer *im, Onnx__TensorProto *tp)
         if (st)
             return st;
     }
-    st = graft__tensor_from_pb(tp, ext, ext_len, what, &t, &sdt, im->err);
-    if (st)
-        goto fail;
+    /* The verbatim copy first: the conversion may take the raw buffer over. */
     if (external) {
         /* Keep the embedded form: the export decides where data goes. */
         Onnx__TensorProto copy = *tp;
@@ -187,6 +185,12 @@ static graft_status import_initializer(importer *im, Onnx__TensorProto *tp)
     } else {
         st = pack_copy(im, &tp->base, &pb, &pb_len);
     }
+    if (st)
+        goto fail;
+    st = graft__tensor_from_pb(tp, ext, ext_len, external ? &ext : &tp->raw_data.data, what, &t,
+                               &sdt, im->err);
+    if (!external && !tp->raw_data.data)
+        tp->raw_data.len = 0, tp->has_raw_data = 0;
     if (st)
         goto fail;
     free(ext);
@@ -274,7 +278,7 @@ static graft_status import_attr(importer *im, const Onnx__NodeProto *np, const c
             return graft_error_set(im->err, GRAFT_ERR_UNSUPPORTED,
                                    "%s: external data in attributes not supported", what);
         graft_dtype sdt;
-        st = graft__tensor_from_pb(a->t, NULL, 0, what, &out->t, &sdt, im->err);
+        st = graft__tensor_from_pb(a->t, NULL, 0, NULL, what, &out->t, &sdt, im->err);
         if (st)
             return st;
         break;
@@ -582,16 +586,22 @@ static graft_status import_model(importer *im, const Onnx__ModelProto *m)
     return import_graph(im, m);
 }
 
-graft_status graft_onnx_import_buffer(const void *data, size_t size, const char *name,
-                                      const char *base_dir, const graft_onnx_import_options *opt,
-                                      graft_graph **out, graft_error *err)
+/* owned (may be NULL) is the malloc'd buffer holding data: freed as soon as
+ * the protobuf is unpacked, so big models are not held twice. */
+static graft_status import_mem(const void *data, size_t size, uint8_t *owned, const char *name,
+                               const char *base_dir, graft_graph **out, graft_error *err)
 {
-    (void)opt;
     const char *file = name && *name ? name : "<memory>";
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, data);
-    if (!m)
+    if (!m) {
+        free(owned);
         return graft_error_set(err, GRAFT_ERR_PARSE,
                                "%s: not a valid ONNX model (truncated or corrupt protobuf)", file);
+    }
+    /* protobuf-c cuts strings at a NUL; a location cut that way could name
+     * another file than the one the writer meant, so such models are refused. */
+    int64_t bad = graft__wire_find_nul_external(data, size);
+    free(owned);
     graft_graph *g = NULL;
     graft_status st = graft_graph_create(&g, err);
     if (st)
@@ -603,9 +613,6 @@ graft_status graft_onnx_import_buffer(const void *data, size_t size, const char 
         st = nomem(&im);
         goto done;
     }
-    /* protobuf-c cuts strings at a NUL; a location cut that way could name
-     * another file than the one the writer meant, so such models are refused. */
-    int64_t bad = graft__wire_find_nul_external(data, size);
     if (bad >= 0) {
         const char *tn = m->graph && (size_t)bad < m->graph->n_initializer &&
                                  m->graph->initializer[bad]->name
@@ -625,6 +632,14 @@ done:
     }
     *out = g;
     return GRAFT_OK;
+}
+
+graft_status graft_onnx_import_buffer(const void *data, size_t size, const char *name,
+                                      const char *base_dir, const graft_onnx_import_options *opt,
+                                      graft_graph **out, graft_error *err)
+{
+    (void)opt;
+    return import_mem(data, size, NULL, name, base_dir, out, err);
 }
 
 graft_status graft_onnx_import_file(const char *path, const graft_onnx_import_options *opt,
@@ -655,8 +670,8 @@ graft_status graft_onnx_import_file(const char *path, const graft_onnx_import_op
         free(buf);
         return graft_error_set(err, GRAFT_ERR_NOMEM, "%s: out of memory", path);
     }
-    st = graft_onnx_import_buffer(buf, len, path, dir, opt, out, err);
-    free(buf);
+    (void)opt;
+    st = import_mem(buf, len, buf, path, dir, out, err);
     free(dir);
     return st;
 }

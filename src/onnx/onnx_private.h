@@ -55,10 +55,12 @@ graft_status graft__tensor_pb_size(const Onnx__TensorProto *tp, const char *what
 
 /* Converts a TensorProto to compute form (float32 / int64 / uint8 for bool).
  * ext (may be NULL) holds the bytes of an external tensor, already read and
- * checked to be exactly the stored byte size. */
+ * checked to be exactly the stored byte size. adopt (may be NULL) points at
+ * the malloc'd buffer holding the raw bytes (&tp->raw_data.data or &ext):
+ * float32 data is then taken over without a copy and *adopt set to NULL. */
 graft_status graft__tensor_from_pb(const Onnx__TensorProto *tp, const uint8_t *ext, size_t ext_len,
-                                   const char *what, graft_tensor **out, graft_dtype *source_dtype,
-                                   graft_error *err);
+                                   uint8_t **adopt, const char *what, graft_tensor **out,
+                                   graft_dtype *source_dtype, graft_error *err);
 
 /* Fills tp (already initialised) with t converted to dtype in raw_data
  * (malloc'd into tp->raw_data.data; free with graft__tensor_pb_free_data).

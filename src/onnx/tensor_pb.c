@@ -130,8 +130,8 @@ static int typed_field(graft_dtype dt)
 }
 
 graft_status graft__tensor_from_pb(const Onnx__TensorProto *tp, const uint8_t *ext, size_t ext_len,
-                                   const char *what, graft_tensor **out, graft_dtype *source_dtype,
-                                   graft_error *err)
+                                   uint8_t **adopt, const char *what, graft_tensor **out,
+                                   graft_dtype *source_dtype, graft_error *err)
 {
     int64_t nelem = 0;
     size_t nbytes = 0;
@@ -192,6 +192,18 @@ graft_status graft__tensor_from_pb(const Onnx__TensorProto *tp, const uint8_t *e
     for (size_t i = 0; i < tp->n_dims; i++)
         dims[i] = tp->dims[i];
     graft_tensor *t = NULL;
+    if (raw && dt == GRAFT_FLOAT && nelem > 0 && adopt && *adopt == raw) {
+        /* big float32 weights: take the buffer over instead of copying it */
+        st = graft_tensor_attach(cdt, (int)tp->n_dims, dims, *adopt, &t, err);
+        if (st)
+            return graft_error_prefix(err, "%s", what), st;
+        t->owned = true;
+        *adopt = NULL;
+        *out = t;
+        if (source_dtype)
+            *source_dtype = dt;
+        return GRAFT_OK;
+    }
     st = graft_tensor_create(cdt, (int)tp->n_dims, dims, &t, err);
     if (st)
         return graft_error_prefix(err, "%s", what), st;
@@ -405,7 +417,9 @@ graft_status graft_onnx_read_tensor_file(const char *path, graft_tensor **out,
         st = graft_error_set(err, GRAFT_ERR_UNSUPPORTED, "%s: external data not supported here",
                              what);
     } else {
-        st = graft__tensor_from_pb(tp, NULL, 0, what, out, source_dtype, err);
+        st = graft__tensor_from_pb(tp, NULL, 0, &tp->raw_data.data, what, out, source_dtype, err);
+        if (!tp->raw_data.data)
+            tp->raw_data.len = 0, tp->has_raw_data = 0;
     }
     if (!st && name_buf && name_size)
         snprintf(name_buf, name_size, "%s", tp->name ? tp->name : "");
