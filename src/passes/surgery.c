@@ -3,6 +3,8 @@
  * and decide which parameters train. */
 #include "graft/surgery.h"
 
+#include "graft/exec.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -485,7 +487,40 @@ static graft_status ensure_default_opset(graft_graph *g, int64_t *opset, graft_e
     return GRAFT_OK;
 }
 
-/* Shape of the features: statically inferred, else as declared. */
+/* The executor's shape inference knows every op graft runs: ask it when the
+ * static pass could not tell (fixed inputs only; batch 1). */
+static void plan_shape(const graft_graph *g, int32_t f, graft__si *shape)
+{
+    graft_shape in[16];
+    if (g->n_inputs > 16)
+        return;
+    for (int32_t i = 0; i < g->n_inputs; i++) {
+        const graft_value *v = &g->values[g->inputs[i]];
+        if (v->rank < 0)
+            return;
+        in[i].rank = v->rank;
+        for (int d = 0; d < v->rank; d++) {
+            if (v->dims[d] < 0 && d > 0)
+                return;
+            in[i].dims[d] = v->dims[d] < 0 ? 1 : v->dims[d];
+        }
+    }
+    graft_plan_options o = graft_plan_options_default();
+    o.fetches = &f;
+    o.n_fetches = 1;
+    graft_plan *p = NULL;
+    graft_error perr = {0};
+    graft_shape s;
+    if (graft_plan_create(g, &o, (int)g->n_inputs, in, &p, &perr) == GRAFT_OK &&
+        graft_plan_value_shape(p, f, &s)) {
+        shape->rank = s.rank;
+        memcpy(shape->dims, s.dims, sizeof shape->dims);
+    }
+    graft_plan_destroy(p);
+}
+
+/* Shape of the features: statically inferred, else from a plan, else as
+ * declared. */
 static graft_status feature_shape(const graft_graph *g, int32_t f, graft__si *shape,
                                   graft_error *err)
 {
@@ -495,6 +530,11 @@ static graft_status feature_shape(const graft_graph *g, int32_t f, graft__si *sh
         return st;
     *shape = si[f];
     free(si);
+    bool known = shape->rank >= 2;
+    for (int i = 1; i < shape->rank; i++)
+        known = known && shape->dims[i] >= 0;
+    if (!known)
+        plan_shape(g, f, shape);
     const graft_value *val = &g->values[f];
     if (shape->rank < 0 && val->rank >= 0) {
         shape->rank = val->rank;
