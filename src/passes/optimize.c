@@ -212,25 +212,44 @@ static int32_t only_consumer(const graft_graph *g, int32_t v)
 }
 
 typedef struct activation {
-    const char *name; /* "Relu" / "Clip" */
-    float lo, hi;
+    const char *name; /* FusedConv's activation attribute */
+    int n_params;
+    float params[2]; /* activation_params */
 } activation;
 
-/* Relu, or Clip with constant bounds: the activations FusedConv takes. */
+/* The activations ONNX Runtime's FusedConv takes: Relu, Sigmoid, Tanh,
+ * LeakyRelu, HardSigmoid, and Clip with constant bounds. */
 static bool as_activation(const graft_graph *g, const graft_node *n, activation *a)
 {
-    if (is_op(n, "Relu")) {
-        a->name = "Relu";
-        return true;
+    a->n_params = 0;
+    if (n->n_outputs < 1 || n->outputs[0] < 0)
+        return false;
+    if (is_op(n, "Relu") || is_op(n, "Sigmoid") || is_op(n, "Tanh")) {
+        a->name = n->op_type;
+        return n->n_inputs == 1;
+    }
+    if (is_op(n, "LeakyRelu")) {
+        a->name = "LeakyRelu";
+        a->n_params = 1;
+        a->params[0] = graft_node_attr_float(n, "alpha", 0.01f);
+        return n->n_inputs == 1;
+    }
+    if (is_op(n, "HardSigmoid")) {
+        a->name = "HardSigmoid";
+        a->n_params = 2;
+        a->params[0] = graft_node_attr_float(n, "alpha", 0.2f);
+        a->params[1] = graft_node_attr_float(n, "beta", 0.5f);
+        return n->n_inputs == 1;
     }
     if (!is_op(n, "Clip"))
         return false;
     a->name = "Clip";
-    a->lo = -FLT_MAX;
-    a->hi = FLT_MAX;
+    a->n_params = 2;
+    a->params[0] = -FLT_MAX;
+    a->params[1] = FLT_MAX;
     if (n->opset > 0 && n->opset < 11) {
-        a->lo = graft_node_attr_float(n, "min", -FLT_MAX);
-        a->hi = graft_node_attr_float(n, "max", FLT_MAX);
+        a->params[0] = graft_node_attr_float(n, "min", -FLT_MAX);
+        a->params[1] = graft_node_attr_float(n, "max", FLT_MAX);
         return n->n_inputs == 1;
     }
     for (int k = 1; k < n->n_inputs && k < 3; k++) {
@@ -240,11 +259,7 @@ static bool as_activation(const graft_graph *g, const graft_node *n, activation 
         const graft_tensor *t = stat_const(g, v, 1);
         if (!t)
             return false;
-        float b = graft_tensor_f32(t)[0];
-        if (k == 1)
-            a->lo = b;
-        else
-            a->hi = b;
+        a->params[k - 1] = graft_tensor_f32(t)[0];
     }
     return n->n_inputs <= 3;
 }
@@ -383,11 +398,8 @@ static int fuse_conv(graft_graph *g, int32_t ci, const graft__si *s1, const graf
     }
     if (graft_node_set_string(g, fi, "activation", act.name, err))
         return -1;
-    if (strcmp(act.name, "Clip") == 0) {
-        float p[2] = {act.lo, act.hi};
-        if (set_floats(g, fi, "activation_params", 2, p, err))
-            return -1;
-    }
+    if (act.n_params && set_floats(g, fi, "activation_params", act.n_params, act.params, err))
+        return -1;
     return 1;
 }
 

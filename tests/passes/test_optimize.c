@@ -269,6 +269,50 @@ static void test_weights_through_identity(void **state)
     graft_graph_destroy(g);
 }
 
+/* The other activations FusedConv takes, with their parameters. */
+static void test_other_activations(void **state)
+{
+    (void)state;
+    graft_graph *g = pu_graph(13);
+    graft_error err = {0};
+    pu_input(g, "X", 4, (int64_t[]){-1, 4, 8, 8});
+    pu_init(g, "W", 4, (int64_t[]){4, 4, 3, 3}, 0.4f, 0, NULL);
+    pu_init(g, "b", 1, (int64_t[]){4}, 0.3f, 0, NULL);
+    conv(g, "X", "W", "b", "c1", 1);
+    int32_t n = pu_node(g, "LeakyRelu", "lrelu", IN("c1"), "a1");
+    assert_int_equal(graft_node_set_float(g, n, "alpha", 0.3f, &err), GRAFT_OK);
+    conv(g, "a1", "W", "b", "c2", 1);
+    n = pu_node(g, "HardSigmoid", "hsig", IN("c2"), "a2");
+    assert_int_equal(graft_node_set_float(g, n, "alpha", 0.3f, &err), GRAFT_OK);
+    conv(g, "a2", "W", "b", "c3", 1);
+    pu_node(g, "Sigmoid", "sig", IN("c3"), "a3");
+    conv(g, "a3", "W", "b", "c4", 1);
+    pu_node(g, "Tanh", "tanh", IN("c4"), "Y");
+    pu_output(g, "Y");
+    graft_graph *o = clone(g);
+    int r = -1;
+    assert_int_equal(graft_passes_optimize_for_inference(o, &r, &err), GRAFT_OK);
+    assert_int_equal(r, 4);
+    assert_int_equal(pu_count_op(o, "FusedConv"), 4);
+    for (int32_t i = 0; i < o->n_nodes; i++) {
+        const graft_node *nd = &o->nodes[i];
+        const char *act = graft_node_attr_string(nd, "activation", "");
+        const graft_attr *a = graft_node_attr(nd, "activation_params");
+        if (strcmp(act, "LeakyRelu") == 0) {
+            assert_int_equal(a->n, 1);
+            assert_true(a->floats[0] == 0.3f);
+        } else if (strcmp(act, "HardSigmoid") == 0) {
+            assert_int_equal(a->n, 2);
+            assert_true(a->floats[0] == 0.3f && a->floats[1] == 0.5f);
+        } else {
+            assert_null(a);
+        }
+    }
+    check_same_outputs(g, o);
+    graft_graph_destroy(o);
+    graft_graph_destroy(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_leaves_alone),
         cmocka_unit_test(test_after_surgery),
         cmocka_unit_test(test_weights_through_identity),
+        cmocka_unit_test(test_other_activations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
