@@ -514,6 +514,11 @@ static graft_tensor *pb_tensor_as(pb *r, char **name, int declared)
     int64_t d[GRAFT_MAX_RANK];
     for (int i = 0; i < dims.n; i++)
         d[i] = (int64_t)dims.v[i];
+    /* not a TensorProto (sequence/optional test data) can decode to
+     * absurd dims: refuse before allocating */
+    int64_t ne = graft_shape_nelem((int)dims.n, d);
+    if (ne < 0 || ne > ((int64_t)1 << 28))
+        goto out;
     if (graft_tensor_create(cdt, (int)dims.n, d, &t, NULL))
         goto out;
     int64_t n = graft_tensor_nelem(t);
