@@ -54,6 +54,7 @@ def main():
     except Exception as e:  # noqa: BLE001 - report whatever the checker says
         fail("checker: %s" % str(e).splitlines()[0])
     src = onnx.load(src_path)
+    src_raw = {t.name: t for t in onnx.load(src_path, load_external_data=False).graph.initializer}
     out = onnx.load(out_path)
     out_raw = onnx.load(out_path, load_external_data=False)
     if out.ir_version != src.ir_version:
@@ -90,7 +91,7 @@ def main():
         if a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
             fail("initializer %s values differ" % name)
         inline = oinit_raw[name].data_location != onnx.TensorProto.EXTERNAL and \
-            sinit[name].data_location != onnx.TensorProto.EXTERNAL
+            src_raw[name].data_location != onnx.TensorProto.EXTERNAL
         if identity and inline and \
                 sinit[name].SerializeToString() != oinit_raw[name].SerializeToString():
             fail("initializer %s serialized bytes differ" % name)
