@@ -519,6 +519,32 @@ static void plan_shape(const graft_graph *g, int32_t f, graft__si *shape)
     graft_plan_destroy(p);
 }
 
+/* Element type of v when no value_info declared it: float ops keep their
+ * first input's type, so walk back to something typed. */
+static graft_dtype value_dtype(const graft_graph *g, int32_t v)
+{
+    for (int step = 0; step < 100000 && v >= 0; step++) {
+        const graft_value *val = &g->values[v];
+        if (val->dtype != GRAFT_DTYPE_UNDEFINED)
+            return val->dtype;
+        if (val->kind == GRAFT_VALUE_INITIALIZER)
+            return val->source_dtype;
+        const graft_node *p = producer_of(g, v);
+        if (!p || p->n_inputs < 1)
+            return GRAFT_DTYPE_UNDEFINED;
+        if (is_op(p, "Cast"))
+            return (graft_dtype)graft_node_attr_int(p, "to", 0);
+        if (is_op(p, "Shape") || is_op(p, "Size"))
+            return GRAFT_INT64;
+        if (is_op(p, "Constant")) {
+            const graft_attr *a = graft_node_attr(p, "value");
+            return a && a->t ? a->t->dtype : GRAFT_DTYPE_UNDEFINED;
+        }
+        v = p->inputs[0];
+    }
+    return GRAFT_DTYPE_UNDEFINED;
+}
+
 /* Shape of the features: statically inferred, else from a plan, else as
  * declared. */
 static graft_status feature_shape(const graft_graph *g, int32_t f, graft__si *shape,
@@ -692,15 +718,16 @@ graft_status graft_surgery_cut_and_attach(graft_graph *g, int32_t features,
         return graft_error_set(err, GRAFT_ERR_ARG, "%s: feature tensor index %d out of range",
                                model_name(g), (int)features);
     const graft_value *fv = &g->values[features];
+    graft_dtype fdt = value_dtype(g, features);
     if (fv->kind == GRAFT_VALUE_INITIALIZER)
         return graft_error_set(err, GRAFT_ERR_ARG,
                                "%s: feature tensor '%s' is a weight, not an activation",
                                model_name(g), fv->name);
-    if (fv->dtype != GRAFT_DTYPE_UNDEFINED && !graft_dtype_is_float(fv->dtype))
+    if (fdt != GRAFT_DTYPE_UNDEFINED && !graft_dtype_is_float(fdt))
         return graft_error_set(err, GRAFT_ERR_ARG,
                                "%s: feature tensor '%s' is %s; a head needs floating-point "
                                "features",
-                               model_name(g), fv->name, graft_dtype_name(fv->dtype));
+                               model_name(g), fv->name, graft_dtype_name(fdt));
     if (spec->n_classes < 2)
         return graft_error_set(err, GRAFT_ERR_ARG, "a head needs at least 2 classes (got %d)",
                                spec->n_classes);
@@ -767,7 +794,6 @@ graft_status graft_surgery_cut_and_attach(graft_graph *g, int32_t features,
     bool xavier_all = spec->init == GRAFT_INIT_XAVIER;
     int32_t x = features;
     int64_t d2[2] = {-1, F};
-    graft_dtype fdt = g->values[features].dtype;
     if (fdt != GRAFT_FLOAT && fdt != GRAFT_DTYPE_UNDEFINED) {
         /* fp16/bf16/double backbones keep their type; the head is float32 */
         int64_t cd[GRAFT_MAX_RANK];

@@ -583,6 +583,13 @@ static void test_fp16_features_get_cast(void **state)
     chain(g, hi.probabilities, buf, sizeof buf);
     assert_string_equal(buf, "Cast,Gemm,Softmax");
     graft_graph_destroy(g);
+    /* no value_info: the type comes from the fp16 input */
+    g = resnet_like(13);
+    g->values[pu_val(g, "X")].dtype = GRAFT_FLOAT16;
+    assert_int_equal(graft_surgery_cut_and_attach(g, pu_val(g, "r1"), &hs, &hi, &err), 0);
+    chain(g, hi.probabilities, buf, sizeof buf);
+    assert_string_equal(buf, "Cast,GlobalAveragePool,Flatten,Gemm,Softmax");
+    graft_graph_destroy(g);
 }
 
 static void test_bad_args(void **state)
