@@ -644,6 +644,20 @@ static graft_status plan_memory(graft_plan *p, graft_error *err)
     }
     for (int i = 0; i < p->n_fetches; i++)
         last[p->fetches[i]] = forever;
+    /* Training: what a node on the gradient path reads or writes may be read
+     * again by its backward, so it lives to the end; the rest is reused. */
+    for (int s = 0; p->training && s < p->n_nodes; s++) {
+        const plan_node *pn = &p->nodes[s];
+        if (!pn->grad_path)
+            continue;
+        const graft_node *n = &g->nodes[pn->node];
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0)
+                last[n->inputs[k]] = forever;
+        for (int k = 0; k < n->n_outputs; k++)
+            if (n->outputs[k] >= 0)
+                last[n->outputs[k]] = forever;
+    }
     /* Feeds are written before the first node. */
     for (int i = 0; i < p->n_feeds; i++) {
         int32_t v = p->feeds[i];
@@ -651,7 +665,7 @@ static graft_status plan_memory(graft_plan *p, graft_error *err)
             continue;
         mem_group *gr = &groups[n_groups];
         gr->first = -1;
-        gr->last = p->training ? forever : (last[v] < 0 ? -1 : last[v]);
+        gr->last = last[v] < 0 ? -1 : last[v];
         gr->nbytes = p->vals[v].nbytes;
         gr->buffer = -1;
         group[v] = n_groups++;
@@ -662,7 +676,10 @@ static graft_status plan_memory(graft_plan *p, graft_error *err)
             continue;
         const graft_node *n = &g->nodes[pn->node];
         bool alias = false;
-        if (!p->training && (pn->def->flags & GRAFT_OP_ALIAS_INPUT0) && n->n_inputs > 0 &&
+        /* Training Dropout draws a mask: not a relabelling then. */
+        bool relabels = (pn->def->flags & GRAFT_OP_ALIAS_INPUT0) &&
+                        !(p->training && n->op == GRAFT_OP_dropout);
+        if (relabels && n->n_inputs > 0 &&
             n->n_outputs > 0 && n->inputs[0] >= 0 && n->outputs[0] >= 0) {
             int32_t vi = n->inputs[0], vo = n->outputs[0];
             alias = group[vi] >= 0 && last[vi] == s &&
@@ -687,7 +704,7 @@ static graft_status plan_memory(graft_plan *p, graft_error *err)
                 continue;
             mem_group *gr = &groups[n_groups];
             gr->first = s;
-            gr->last = p->training ? forever : (last[v] < s ? s : last[v]);
+            gr->last = last[v] < s ? s : last[v];
             gr->nbytes = p->vals[v].nbytes;
             gr->buffer = -1;
             group[v] = n_groups++;
@@ -945,14 +962,14 @@ graft_status graft_plan_create(const graft_graph *g, const graft_plan_options *o
             if (n->inputs[k] >= 0 && p->nodes[i].in[k])
                 p->nodes[i].in[k] = p->tp[n->inputs[k]];
     }
-    st = plan_memory(p, err);
-    if (st)
-        goto fail;
     if (p->training) {
         st = plan_gradients(p, err);
         if (st)
             goto fail;
     }
+    st = plan_memory(p, err);
+    if (st)
+        goto fail;
     free(need);
     free(order);
     *out = p;
