@@ -56,15 +56,20 @@ static const graft_node *producer_of(const graft_graph *g, int32_t v)
     return &g->nodes[p];
 }
 
-/* Initializer, or the output of a Constant node: a fixed bias. */
+/* Initializer or Constant output (maybe behind Identity): a fixed bias. */
 static bool is_constant(const graft_graph *g, int32_t v)
 {
-    if (v < 0)
-        return false;
-    if (g->values[v].kind == GRAFT_VALUE_INITIALIZER)
-        return true;
-    const graft_node *p = producer_of(g, v);
-    return p && is_op(p, "Constant");
+    for (int depth = 0; v >= 0 && depth < 8; depth++) {
+        if (g->values[v].kind == GRAFT_VALUE_INITIALIZER)
+            return true;
+        const graft_node *p = producer_of(g, v);
+        if (!p || !(is_op(p, "Constant") || is_op(p, "Identity")))
+            return false;
+        if (is_op(p, "Constant"))
+            return true;
+        v = p->n_inputs > 0 ? p->inputs[0] : -1;
+    }
+    return false;
 }
 
 static bool conv_is_1x1(const graft_graph *g, const graft_node *n)
@@ -101,6 +106,21 @@ static bool is_global_pool(const graft_node *n)
         return cnt == 2 && ((ax[0] == 2 && ax[1] == 3) || (ax[0] == -2 && ax[1] == -1));
     }
     return false;
+}
+
+/* v is [N, C, 1, 1...]: already pooled (e.g. GAP, Conv1x1, HardSwish,
+ * Dropout, Conv1x1 in MobileNetV3-style exports). */
+static bool spatially_1x1(const graft_graph *g, int32_t v)
+{
+    graft__si *si = NULL;
+    graft_error ignored = {0};
+    if (graft__infer_static_shapes(g, 1, &si, &ignored) != GRAFT_OK)
+        return false;
+    bool ok = si[v].rank >= 3;
+    for (int i = 2; i < si[v].rank; i++)
+        ok = ok && si[v].dims[i] == 1;
+    free(si);
+    return ok;
 }
 
 static void append(char *buf, size_t size, const char *s)
@@ -221,7 +241,7 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
                              yv->name, label(n, lb, sizeof lb));
                     return refuse(g, out, err, why);
                 }
-            } else if (!src || !is_global_pool(src)) {
+            } else if (!src || !(is_global_pool(src) || spatially_1x1(g, n->inputs[0]))) {
                 textf(why, sizeof why,
                          "walking back from output '%s' reached %s, which does not read pooled "
                          "features",

@@ -130,6 +130,35 @@ static void test_find_squeezenet_like(void **state)
     }
 }
 
+/* MobileNetV3 style: GAP -> Conv1x1 -> HardSwish -> Dropout -> Conv1x1 -> Flatten */
+static void test_find_conv_after_pool(void **state)
+{
+    (void)state;
+    graft_graph *g = pu_graph(13);
+    pu_input(g, "X", 4, (int64_t[]){-1, 3, 8, 8});
+    pu_init(g, "W1", 4, (int64_t[]){6, 3, 3, 3}, 0.5f, 0, NULL);
+    pu_node(g, "Conv", "", IN("X", "W1"), "c1");
+    pu_node(g, "GlobalAveragePool", "", IN("c1"), "gap");
+    pu_init(g, "W2", 4, (int64_t[]){12, 6, 1, 1}, 0.5f, 0, NULL);
+    pu_node(g, "Conv", "pre", IN("gap", "W2"), "c2");
+    pu_node(g, "HardSwish", "", IN("c2"), "h");
+    pu_node(g, "Dropout", "", IN("h"), "d");
+    pu_init(g, "W3", 4, (int64_t[]){10, 12, 1, 1}, 0.5f, 0, NULL);
+    pu_node(g, "Conv", "cls", IN("d", "W3"), "c3");
+    pu_node(g, "Flatten", "", IN("c3"), "logits");
+    pu_output(g, "logits");
+    graft_feature_info fi;
+    graft_error err = {0};
+    assert_int_equal(graft_surgery_find_features(g, &fi, &err), GRAFT_OK);
+    assert_int_equal(fi.value, pu_val(g, "h"));
+    assert_int_equal(fi.classifier_node, graft_graph_find_node(g, "cls"));
+    graft_head_spec hs = graft_head_spec_default();
+    graft_head_info hi;
+    assert_int_equal(graft_surgery_cut_and_attach(g, fi.value, &hs, &hi, &err), GRAFT_OK);
+    assert_int_equal(hi.n_features, 12);
+    graft_graph_destroy(g);
+}
+
 static void expect_refusal(graft_graph *g)
 {
     graft_feature_info fi;
@@ -806,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_find_resnet_like),
         cmocka_unit_test(test_find_matmul_add),
         cmocka_unit_test(test_find_squeezenet_like),
+        cmocka_unit_test(test_find_conv_after_pool),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_resolve_cut),
         cmocka_unit_test(test_attach_dense_features),
