@@ -229,8 +229,10 @@ static graft_status select_nodes(const graft_graph *g, const int32_t *fetches, i
 
 static bool node_runnable(const graft_node *n)
 {
-    return n->op >= 0 && n->op < GRAFT_OP_COUNT && graft__op_table[n->op]->forward &&
-           graft__op_table[n->op]->infer;
+    if (n->op < 0 || n->op >= GRAFT_OP_COUNT)
+        return false;
+    const graft_op_def *d = graft__op_table[n->op];
+    return d->forward && d->infer && (n->opset <= 0 || n->opset >= d->min_opset);
 }
 
 /* Unique "Op (domain)" list of the unrunnable nodes among need[]. */
