@@ -8,6 +8,10 @@
 
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "kernels/gemm.h"
 
 /* Work (in floats touched) below which an OpenMP region costs more than it saves. */
@@ -91,6 +95,45 @@ static void im2col_row(const graft__conv_geom *g, const conv_dims *d, const floa
     }
 }
 
+/* Columns [p0, p0 + pw) of row r of col (output positions in raster order). */
+static void im2col_row_tile(const graft__conv_geom *g, const conv_dims *d, const float *x,
+                            float *dst, int64_t r, int64_t p0, int64_t pw)
+{
+    int64_t c = r / d->kvol, kr = r % d->kvol;
+    int64_t kz = kr / (g->k[1] * g->k[2]), ky = (kr / g->k[2]) % g->k[1], kx = kr % g->k[2];
+    const int64_t oh = g->out[1], ow = g->out[2], ih = g->in[1], iw = g->in[2];
+    const int64_t sx = g->stride[2];
+    const int64_t offx = kx * g->dil[2] - g->pad[2];
+    int64_t lo, hi;
+    graft__valid_range(offx, sx, iw, ow, &lo, &hi);
+    int64_t p = p0, end = p0 + pw;
+    while (p < end) {
+        int64_t oz = p / (oh * ow), oy = p / ow % oh, ox = p % ow;
+        int64_t n = ow - ox < end - p ? ow - ox : end - p; /* rest of this output row */
+        int64_t iz = oz * g->stride[0] - g->pad[0] + kz * g->dil[0];
+        int64_t iy = oy * g->stride[1] - g->pad[1] + ky * g->dil[1];
+        float *o = dst + (p - p0);
+        if (iz < 0 || iz >= g->in[0] || iy < 0 || iy >= ih) {
+            memset(o, 0, (size_t)n * sizeof *o);
+        } else {
+            int64_t base = c * d->ip + (iz * ih + iy) * iw + offx;
+            int64_t a = lo > ox ? lo : ox, b = hi < ox + n ? hi : ox + n;
+            if (b < a)
+                b = a;
+            for (int64_t q = ox; q < a; q++)
+                o[q - ox] = 0.0f;
+            if (sx == 1)
+                memcpy(o + (a - ox), x + base + a, (size_t)(b - a) * sizeof *o);
+            else
+                for (int64_t q = a; q < b; q++)
+                    o[q - ox] = x[base + q * sx];
+            for (int64_t q = b; q < ox + n; q++)
+                o[q - ox] = 0.0f;
+        }
+        p += n;
+    }
+}
+
 static void im2col(const graft__conv_geom *g, const conv_dims *d, const float *x, float *col,
                    int nt)
 {
@@ -108,17 +151,6 @@ static void col2im_add(const graft__conv_geom *g, const conv_dims *d, const floa
     for (int64_t c = 0; c < d->cg; c++)
         for (int64_t r = c * d->kvol; r < (c + 1) * d->kvol; r++)
             im2col_row(g, d, NULL, dx, (float *)(col + r * d->p), r);
-}
-
-static void epilogue(const graft__conv_geom *g, const conv_dims *d, float *y, const float *bias,
-                     const float *z, const graft__act *act, int nt)
-{
-    if (!bias && !z && act->kind == GRAFT__ACT_NONE)
-        return;
-    int64_t rows = g->m;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && rows * d->p >= CONV_PAR_MIN)
-    for (int64_t r = 0; r < rows; r++)
-        graft__act_row(y + r * d->p, d->p, bias ? bias[r] : 0.0f, z ? z + r * d->p : NULL, act);
 }
 
 static void depthwise_plane(const graft__conv_geom *g, const float *xp, const float *wp,
@@ -168,6 +200,78 @@ static void depthwise_forward(const graft__conv_geom *g, const float *x, const f
     }
 }
 
+/* Columns of one output tile: the im2col tile (K × width) should stay in
+ * the core's L2 next to BLIS's packed copy of it; multiples of 16 (the
+ * micro-kernel's NR) waste no lanes. */
+#define CONV_TILE_FLOATS (64 * 1024)
+#define CONV_TILE_ALIGN 16
+
+static int64_t round_up(int64_t v, int64_t to)
+{
+    return (v + to - 1) / to * to;
+}
+
+/* Forward for the GEMM paths. Work items are (image, group, column tile);
+ * each thread builds its own im2col tile in its slice of the scratch buffer
+ * and runs a single-threaded GEMM on it, then applies bias/Z/activation to
+ * the tile while it is hot. No thread ever waits on another inside a layer. */
+static graft_status gemm_forward(const graft__conv_geom *g, const conv_dims *d, const float *x,
+                                 const float *w, const float *bias, const float *z,
+                                 const graft__act *act, float *y, graft_exec_ctx *ctx, int nt)
+{
+    const int pointwise = is_pointwise(g);
+    int64_t tile_max = CONV_TILE_FLOATS / (d->kdim > 0 ? d->kdim : 1);
+    tile_max = tile_max < 128 ? 128 : tile_max / CONV_TILE_ALIGN * CONV_TILE_ALIGN;
+    int64_t n_tiles = (d->p + tile_max - 1) / tile_max;
+    if (g->n * g->group < 2 * nt) /* few images: balance the tiles of each one */
+        n_tiles = round_up(n_tiles, nt);
+    int64_t width = round_up((d->p + n_tiles - 1) / n_tiles, CONV_TILE_ALIGN);
+    if (width > d->p)
+        width = d->p;
+    n_tiles = (d->p + width - 1) / width;
+    const int64_t items = g->n * g->group * n_tiles;
+    int threads = items < nt ? (int)items : nt;
+    float *col = NULL;
+    if (!pointwise) {
+        col = ctx->scratch(ctx, (size_t)(threads * d->kdim * width) * sizeof(float));
+        if (!col)
+            return GRAFT_ERR_NOMEM;
+    }
+    const bool fuse = bias || z || act->kind != GRAFT__ACT_NONE;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *mycol = col ? col + (int64_t)tid * d->kdim * width : NULL;
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < items; it++) {
+            int64_t tile = it % n_tiles, gi = it / n_tiles % g->group, ni = it / n_tiles / g->group;
+            int64_t p0 = tile * width, pw = d->p - p0 < width ? d->p - p0 : width;
+            const float *xg = x + ni * g->c * d->ip + gi * d->cg * d->ip;
+            float *yg = y + ni * g->m * d->p + gi * d->mg * d->p + p0;
+            const float *b = xg + p0;
+            int64_t ldb = d->p;
+            if (!pointwise) {
+                for (int64_t r = 0; r < d->kdim; r++)
+                    im2col_row_tile(g, d, xg, mycol + r * pw, r, p0, pw);
+                b = mycol;
+                ldb = pw;
+            }
+            graft__sgemm(d->mg, pw, d->kdim, 1.0f, w + gi * d->mg * d->kdim, d->kdim, 1, b, ldb, 1,
+                         0.0f, yg, d->p, 1, 1);
+            if (fuse) {
+                const float *zg = z ? z + ni * g->m * d->p + gi * d->mg * d->p + p0 : NULL;
+                for (int64_t m = 0; m < d->mg; m++)
+                    graft__act_row(yg + m * d->p, pw, bias ? bias[gi * d->mg + m] : 0.0f,
+                                   zg ? zg + m * d->p : NULL, act);
+            }
+        }
+    }
+    return GRAFT_OK;
+}
+
 graft_status graft__conv_forward(const graft__conv_geom *g, const float *x, const float *w,
                                  const float *bias, const float *z, const graft__act *act,
                                  float *y, graft_exec_ctx *ctx)
@@ -183,29 +287,7 @@ graft_status graft__conv_forward(const graft__conv_geom *g, const float *x, cons
         depthwise_forward(g, x, w, bias, z, act, y, nt);
         return GRAFT_OK;
     }
-    const int pointwise = is_pointwise(g);
-    float *col = NULL;
-    if (!pointwise) {
-        col = ctx->scratch(ctx, (size_t)(d.kdim * d.p) * sizeof(float));
-        if (!col)
-            return GRAFT_ERR_NOMEM;
-    }
-    for (int64_t ni = 0; ni < g->n; ni++) {
-        const float *xn = x + ni * g->c * d.ip;
-        float *yn = y + ni * g->m * d.p;
-        for (int64_t gi = 0; gi < g->group; gi++) {
-            const float *xg = xn + gi * d.cg * d.ip;
-            const float *b = xg;
-            if (!pointwise) {
-                im2col(g, &d, xg, col, nt);
-                b = col;
-            }
-            graft__sgemm(d.mg, d.p, d.kdim, 1.0f, w + gi * d.mg * d.kdim, d.kdim, 1, b, d.p, 1,
-                         0.0f, yn + gi * d.mg * d.p, d.p, 1, nt);
-        }
-        epilogue(g, &d, yn, bias, z ? z + ni * g->m * d.p : NULL, act, nt);
-    }
-    return GRAFT_OK;
+    return gemm_forward(g, &d, x, w, bias, z, act, y, ctx, nt);
 }
 
 graft_status graft__conv_backward(const graft__conv_geom *g, const float *x, const float *w,
