@@ -439,6 +439,13 @@ static graft_status build_model(exporter *ex, const graft_onnx_export_options *o
     onnx__graph_proto__init(gp);
     m->graph = gp;
 
+    /* never write a model whose structure is broken (unproduced outputs,
+     * two producers): the checker or a runtime would refuse it later */
+    if (graft_graph_verify(g, ex->err) != GRAFT_OK) {
+        graft_error_prefix(ex->err, "%s", ex->file);
+        st = ex->err && ex->err->status ? ex->err->status : GRAFT_ERR_INVALID;
+        goto done;
+    }
     int32_t n_live = live_order(ex, order);
     if (n_live < 0) {
         st = ex->err && ex->err->status ? ex->err->status : GRAFT_ERR_INVALID;

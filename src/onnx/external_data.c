@@ -200,11 +200,11 @@ graft_status graft__external_read(const Onnx__TensorProto *tp, const char *base_
     int64_t off = 0, length = -1;
     if (s_off && !parse_u63(s_off, &off))
         return graft_error_set(err, GRAFT_ERR_INVALID,
-                               "%s: external data offset '%s' is not a non-negative integer", what,
+                               "%s: external data offset '%s' is not an integer in 0..2^63-1", what,
                                s_off);
     if (s_len && !parse_u63(s_len, &length))
         return graft_error_set(err, GRAFT_ERR_INVALID,
-                               "%s: external data length '%s' is not a non-negative integer", what,
+                               "%s: external data length '%s' is not an integer in 0..2^63-1", what,
                                s_len);
     if (s_len && (uint64_t)length != (uint64_t)nbytes)
         return graft_error_set(err, GRAFT_ERR_INVALID,

@@ -124,7 +124,8 @@ static graft_status apply_type(importer *im, int32_t vi, const Onnx__ValueInfoPr
     if (!tt->shape)
         return GRAFT_OK;
     if (tt->shape->n_dim > GRAFT_MAX_RANK)
-        return graft_error_set(im->err, GRAFT_ERR_UNSUPPORTED, "%s: value '%s' has rank %zu (max %d)",
+        return graft_error_set(im->err, GRAFT_ERR_UNSUPPORTED,
+                               "%s: value '%s' has rank %zu (max %d)",
                                im->file, v->name, tt->shape->n_dim, GRAFT_MAX_RANK);
     v->rank = (int)tt->shape->n_dim;
     for (int d = 0; d < v->rank; d++) {
@@ -497,7 +498,8 @@ static graft_status import_graph(importer *im, const Onnx__ModelProto *m)
             return graft_error_set(im->err, GRAFT_ERR_INVALID, "%s: graph input #%zu has no name",
                                    im->file, i);
         int32_t v = graft_graph_find_value(g, nm);
-        if (v >= 0 && g->values[v].kind == GRAFT_VALUE_INITIALIZER && !g->values[v].listed_as_input) {
+        if (v >= 0 && g->values[v].kind == GRAFT_VALUE_INITIALIZER &&
+            !g->values[v].listed_as_input) {
             g->values[v].listed_as_input = true;
         } else if (v >= 0) {
             return graft_error_set(im->err, GRAFT_ERR_INVALID, "%s: graph input '%s' listed twice",

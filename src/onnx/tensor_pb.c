@@ -367,7 +367,8 @@ graft_status graft__tensor_pb_make_raw(Onnx__TensorProto *tp, const char *what, 
                   : tp->n_uint64_data;
     if ((uint64_t)have != (uint64_t)nelem) {
         free(buf);
-        return graft_error_set(err, GRAFT_ERR_INVALID, "%s: typed data holds %zu values, dims need %lld",
+        return graft_error_set(err, GRAFT_ERR_INVALID,
+                               "%s: typed data holds %zu values, dims need %lld",
                                what, have, (long long)nelem);
     }
     for (int64_t i = 0; i < nelem; i++) {

@@ -377,7 +377,14 @@ static void test_failed_export_leaves_nothing(void **state)
     o.external_threshold = 1;
     assert_int_not_equal(graft_onnx_export_file(g, target, &o, &err), GRAFT_OK);
     assert_int_equal(count_entries(sub), 1);
-    /* a graph with a cycle cannot be exported either */
+    /* a structurally broken graph (its output no longer produced) is refused */
+    char *out = ou_join(sub, "broken.onnx");
+    g->nodes[g->n_nodes - 1].removed = true;
+    assert_int_equal(graft_onnx_export_file(g, out, NULL, &err), GRAFT_ERR_INVALID);
+    assert_non_null(strstr(err.msg, out));
+    assert_non_null(strstr(err.msg, "'Y'"));
+    assert_int_equal(count_entries(sub), 1);
+    free(out);
     graft_graph_destroy(g);
     free(target);
     free(sub);
