@@ -1,0 +1,627 @@
+/* The conformance drivers' toolkit (see cu.h). */
+#include "cu.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lightops_util.h"
+
+int cu_failures;
+
+void cu_fail_at(const char *file, int line, const char *fmt, ...)
+{
+    const char *base = strrchr(file, '/');
+    va_list ap;
+    va_start(ap, fmt);
+    printf("FAIL (%s:%d) ", base ? base + 1 : file, line);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+    cu_failures++;
+}
+
+void cu_info(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("  .. ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+}
+
+const char *cu_fmt(const char *fmt, ...)
+{
+    static char bufs[8][4096];
+    static int k;
+    char *b = bufs[k++ & 7];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, sizeof bufs[0], fmt, ap);
+    va_end(ap);
+    return b;
+}
+
+bool cu_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+const char *cu_shared(void)
+{
+    const char *s = getenv("GRAFT_SHARED_DIR");
+    if (!s || !*s || !cu_exists(cu_fmt("%s/cases/INDEX.md", s)) ||
+        !cu_exists(cu_fmt("%s/models/README.md", s)))
+        return NULL;
+    return s;
+}
+
+static char work_dir[4096];
+
+static void work_cleanup(void)
+{
+    if (work_dir[0] && !getenv("CU_KEEP"))
+        cu_sh("rm -rf '%s'", work_dir);
+}
+
+const char *cu_work(void)
+{
+    if (!work_dir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(work_dir, sizeof work_dir, "%s/graft-cases-XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(work_dir)) {
+            perror("mkdtemp");
+            exit(1);
+        }
+        atexit(work_cleanup);
+    }
+    return work_dir;
+}
+
+const char *cu_case_dir(const char *id)
+{
+    static char buf[4][8192];
+    static int k;
+    const char *s = cu_shared();
+    if (!s)
+        return NULL;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/cases", s);
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    size_t n = strlen(id);
+    char *out = NULL;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, id, n) == 0 && e->d_name[n] == '_') {
+            out = buf[k++ & 3];
+            snprintf(out, sizeof buf[0], "%s/%s", dir, e->d_name);
+            break;
+        }
+    }
+    closedir(d);
+    return out;
+}
+
+int cu_sh(const char *fmt, ...)
+{
+    char cmd[16384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+    int rc = system(cmd);
+    if (rc == -1 || !WIFEXITED(rc))
+        return -1;
+    return WEXITSTATUS(rc);
+}
+
+int cu_run_capture(const char *cmd, const char *out_file)
+{
+    fflush(stdout);
+    char full[16384];
+    /* the shell reports a signal death of its child as 128+n */
+    snprintf(full, sizeof full, "%s >'%s' 2>&1", cmd, out_file);
+    int rc = system(full);
+    if (rc == -1 || !WIFEXITED(rc))
+        return -1;
+    rc = WEXITSTATUS(rc);
+    return rc >= 128 ? -1 : rc;
+}
+
+char *cu_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)(n > 0 ? n : 0) + 1);
+    if (b && n > 0 && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b) {
+        b[n > 0 ? n : 0] = 0;
+        if (len)
+            *len = (size_t)(n > 0 ? n : 0);
+    }
+    return b;
+}
+
+static bool ident_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
+
+bool cu_has_token(const char *msg, const char *tok)
+{
+    size_t n = strlen(tok);
+    for (const char *p = msg; (p = strstr(p, tok)); p++) {
+        bool left = p == msg || !ident_char(p[-1]) || !ident_char(tok[0]);
+        bool right = !ident_char(p[n]) || !ident_char(tok[n - 1]);
+        if (left && right)
+            return true;
+    }
+    return false;
+}
+
+void cu_check_message(const char *what, const char *msg, const char *const *needles)
+{
+    CU_CHECK(msg && *msg, "%s: empty error message", what);
+    if (!msg || !*msg)
+        return;
+    CU_CHECK(!strchr(msg, '\n'), "%s: message is not one line: %s", what, msg);
+    for (int i = 0; needles && needles[i]; i++)
+        CU_CHECK(cu_has_token(msg, needles[i]), "%s: message does not name '%s': %s", what,
+                 needles[i], msg);
+}
+
+graft_graph *cu_import(const char *path, graft_error *err)
+{
+    graft_graph *g = NULL;
+    if (graft_onnx_import_file(path, NULL, &g, err) != GRAFT_OK)
+        return NULL;
+    return g;
+}
+
+cu_tol cu_tol_cases(void) { return (cu_tol){1e-4, 2e-2, false}; }
+cu_tol cu_tol_models(void) { return (cu_tol){1e-4, 1e-3, true}; }
+
+bool cu_compare(const char *what_in, const graft_tensor *got, const char *ref_in, const cu_tol *tol)
+{
+    /* callers pass cu_fmt buffers, which later cu_fmt calls recycle */
+    char what[1024], ref_path[4096];
+    snprintf(what, sizeof what, "%s", what_in);
+    snprintf(ref_path, sizeof ref_path, "%s", ref_in);
+    graft_tensor *ref = lt_read_pb(ref_path);
+    graft_dtype src = GRAFT_DTYPE_UNDEFINED;
+    graft_tensor *tmp = NULL;
+    graft_error err = {0};
+    /* the stored element type decides the tolerance; graft's reader only says which */
+    if (graft_onnx_read_tensor_file(ref_path, &tmp, &src, NULL, 0, &err) == GRAFT_OK)
+        graft_tensor_destroy(tmp);
+    bool ok = false;
+    if (!ref) {
+        CU_CHECK(0, "%s: cannot read reference %s", what, ref_path);
+        return false;
+    }
+    char a[128], b[128];
+    graft_shape_format(got->rank, got->dims, a, sizeof a);
+    graft_shape_format(ref->rank, ref->dims, b, sizeof b);
+    if (got->rank != ref->rank || memcmp(got->dims, ref->dims, sizeof(int64_t) * (size_t)got->rank)) {
+        CU_CHECK(0, "%s: shape %s, reference %s", what, a, b);
+        goto done;
+    }
+    int64_t n = graft_tensor_nelem(ref);
+    if (ref->dtype == GRAFT_FLOAT) {
+        if (got->dtype != GRAFT_FLOAT) {
+            CU_CHECK(0, "%s: got dtype %s, reference float", what, graft_dtype_name(got->dtype));
+            goto done;
+        }
+        const float *x = graft_tensor_f32(got), *r = graft_tensor_f32(ref);
+        double maxref = 0, maxd = 0;
+        int64_t worst = 0;
+        bool nan_bad = false;
+        for (int64_t i = 0; i < n; i++) {
+            if (isnan(r[i]) || isnan(x[i])) {
+                nan_bad |= isnan(r[i]) != isnan(x[i]);
+                continue;
+            }
+            if (isinf(r[i]) || isinf(x[i])) {
+                nan_bad |= r[i] != x[i];
+                continue;
+            }
+            maxref = fmax(maxref, fabs(r[i]));
+            double d = fabs((double)x[i] - r[i]);
+            if (d > maxd) {
+                maxd = d;
+                worst = i;
+            }
+        }
+        double lim;
+        if (src == GRAFT_FLOAT16 || src == GRAFT_BFLOAT16)
+            lim = tol->f16_relative ? tol->abs_f16 * maxref : tol->abs_f16;
+        else
+            lim = tol->rel_f32 * maxref;
+        lim = fmax(lim, 1e-7); /* an all-zero reference still allows float noise */
+        ok = !nan_bad && maxd <= lim;
+        CU_CHECK(!nan_bad, "%s: NaN/Inf pattern differs from the reference", what);
+        CU_CHECK(maxd <= lim, "%s: max|diff| %.3g > %.3g (at %lld: got %.7g, ref %.7g; max|ref| %.4g)",
+                 what, maxd, lim, (long long)worst, x[worst], r[worst], maxref);
+    } else {
+        /* integers and bool: exact */
+        graft_tensor *gi = NULL;
+        const graft_tensor *cmp = got;
+        if (got->dtype != ref->dtype) {
+            CU_CHECK(0, "%s: got dtype %s, reference %s", what, graft_dtype_name(got->dtype),
+                     graft_dtype_name(ref->dtype));
+            goto done;
+        }
+        size_t es = graft_dtype_size(ref->dtype);
+        ok = n == 0 || memcmp(cmp->data, ref->data, (size_t)n * es) == 0;
+        CU_CHECK(ok, "%s: %s values differ from the reference", what, graft_dtype_name(ref->dtype));
+        graft_tensor_destroy(gi);
+    }
+done:
+    graft_tensor_destroy(ref);
+    return ok;
+}
+
+int cu_read_inputs(const char *set_in, graft_tensor **t, int max)
+{
+    char set_dir[4096];
+    snprintf(set_dir, sizeof set_dir, "%s", set_in);
+    int n = 0;
+    for (; n < max; n++) {
+        const char *p = cu_fmt("%s/input_%d.pb", set_dir, n);
+        if (!cu_exists(p))
+            break;
+        graft_error err = {0};
+        t[n] = NULL;
+        if (graft_onnx_read_tensor_file(p, &t[n], NULL, NULL, 0, &err) != GRAFT_OK) {
+            CU_CHECK(0, "reading %s: %s", p, err.msg);
+            for (int i = 0; i < n; i++)
+                graft_tensor_destroy(t[i]);
+            return -1;
+        }
+    }
+    return n;
+}
+
+graft_tensor *cu_forward(const graft_graph *g, int n_in, graft_tensor *const *in, int32_t fetch,
+                         bool training, graft_error *err)
+{
+    graft_shape sh[16];
+    for (int i = 0; i < n_in; i++) {
+        sh[i].rank = in[i]->rank;
+        memcpy(sh[i].dims, in[i]->dims, sizeof sh[i].dims);
+    }
+    graft_plan_options o = graft_plan_options_default();
+    o.training = training;
+    if (fetch >= 0) {
+        o.fetches = &fetch;
+        o.n_fetches = 1;
+    }
+    graft_plan *p = NULL;
+    graft_tensor *out = NULL;
+    if (graft_plan_create(g, &o, n_in, sh, &p, err) != GRAFT_OK)
+        return NULL;
+    if (graft_plan_run(p, (const graft_tensor *const *)in, err) == GRAFT_OK)
+        graft_tensor_clone(graft_plan_output(p, 0), &out, err);
+    graft_plan_destroy(p);
+    return out;
+}
+
+bool cu_run_set(const graft_graph *g, const char *set_in, const cu_tol *tol)
+{
+    char set_dir[4096];
+    snprintf(set_dir, sizeof set_dir, "%s", set_in);
+    graft_tensor *in[16];
+    int n_in = cu_read_inputs(set_dir, in, 16);
+    if (n_in < 0)
+        return false;
+    const char *set = strrchr(set_dir, '/');
+    set = set ? set + 1 : set_dir;
+    bool ok = true;
+    CU_CHECK(n_in == g->n_inputs, "%s: %d input files, graph has %d real inputs", set, n_in,
+             g->n_inputs);
+    if (n_in != g->n_inputs) {
+        ok = false;
+        goto out;
+    }
+    graft_shape sh[16];
+    for (int i = 0; i < n_in; i++) {
+        sh[i].rank = in[i]->rank;
+        memcpy(sh[i].dims, in[i]->dims, sizeof sh[i].dims);
+    }
+    graft_plan_options o = graft_plan_options_default();
+    graft_plan *p = NULL;
+    graft_error err = {0};
+    if (graft_plan_create(g, &o, n_in, sh, &p, &err) != GRAFT_OK) {
+        CU_CHECK(0, "%s: plan: %s", set, err.msg);
+        ok = false;
+        goto out;
+    }
+    if (graft_plan_run(p, (const graft_tensor *const *)in, &err) != GRAFT_OK) {
+        CU_CHECK(0, "%s: run: %s", set, err.msg);
+        ok = false;
+    } else {
+        int n_out = graft_plan_n_outputs(p);
+        int n_ref = 0;
+        while (cu_exists(cu_fmt("%s/output_%d.pb", set_dir, n_ref)))
+            n_ref++;
+        CU_CHECK(n_ref == n_out, "%s: %d graph outputs, %d reference outputs", set, n_out, n_ref);
+        for (int i = 0; i < n_out && i < n_ref; i++) {
+            const char *what = cu_fmt("%s/output_%d (%s)", set, i, g->values[g->outputs[i]].name);
+            ok &= cu_compare(what, graft_plan_output(p, i),
+                             cu_fmt("%s/output_%d.pb", set_dir, i), tol);
+        }
+        ok &= n_ref == n_out;
+    }
+    graft_plan_destroy(p);
+out:
+    for (int i = 0; i < n_in; i++)
+        graft_tensor_destroy(in[i]);
+    return ok;
+}
+
+int cu_run_all_sets(const graft_graph *g, const char *dir_in, const cu_tol *tol)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", dir_in);
+    int k = 0;
+    for (;; k++) {
+        const char *s = cu_fmt("%s/test_data_set_%d", dir, k);
+        if (!cu_exists(s))
+            break;
+        cu_run_set(g, s, tol);
+    }
+    CU_CHECK(k > 0, "no test_data_set_K in %s", dir);
+    return k;
+}
+
+void cu_expect_reject(const char *path_in, const char *const *api_needles)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", path_in);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    graft_error err = {0};
+    graft_graph *g = cu_import(path, &err);
+    const char *stage = "import";
+    int n_in = 0;
+    graft_shape sh[16];
+    graft_dtype dts[16];
+    if (g) {
+        stage = "plan";
+        n_in = g->n_inputs < 16 ? g->n_inputs : 16;
+        for (int i = 0; i < n_in; i++) {
+            const graft_value *v = &g->values[g->inputs[i]];
+            sh[i].rank = v->rank < 0 ? 0 : v->rank;
+            for (int d = 0; d < sh[i].rank; d++)
+                sh[i].dims[d] = v->dims[d] < 0 ? 1 : v->dims[d];
+            dts[i] = v->dtype == GRAFT_DTYPE_UNDEFINED ? GRAFT_FLOAT : v->dtype;
+        }
+        graft_plan_options o = graft_plan_options_default();
+        graft_plan *p = NULL;
+        if (graft_plan_create(g, &o, n_in, sh, &p, &err) == GRAFT_OK) {
+            CU_CHECK(0, "%s: accepted (import and plan succeed), must be refused", base);
+            graft_plan_destroy(p);
+            graft_graph_destroy(g);
+            return;
+        }
+    }
+    printf("  refused at %s: %s\n", stage, err.msg);
+    cu_check_message(cu_fmt("%s (%s)", base, stage), err.msg, api_needles);
+    if (!g)
+        CU_CHECK(strstr(err.msg, base) != NULL, "%s: import message does not name the file: %s",
+                 base, err.msg);
+
+    /* the same through the CLI: exit 1, one line naming the file, no output */
+    const char *cli = getenv("GRAFT_CLI");
+    if (cli && *cli) {
+        char dir[4096], ins[8192] = "";
+        snprintf(dir, sizeof dir, "%s", cu_fmt("%s/reject-%s-XXXXXX", cu_work(), base));
+        if (mkdtemp(dir)) {
+            int k = g ? n_in : 1;
+            for (int i = 0; i < k; i++) {
+                const char *ip = cu_fmt("%s/input_%d.pb", dir, i);
+                graft_tensor *t = NULL;
+                graft_dtype dt = g ? dts[i] : GRAFT_FLOAT;
+                graft_dtype cdt = graft_dtype_is_float(dt) ? GRAFT_FLOAT
+                                  : dt == GRAFT_BOOL      ? GRAFT_UINT8
+                                                          : GRAFT_INT64;
+                int64_t one = 1;
+                if (graft_tensor_create(cdt, g ? sh[i].rank : 1, g ? sh[i].dims : &one, &t, &err) ==
+                    GRAFT_OK) {
+                    graft_onnx_write_tensor_file(ip, t, dt, g ? g->values[g->inputs[i]].name : "X",
+                                                 &err);
+                    graft_tensor_destroy(t);
+                }
+                size_t l = strlen(ins);
+                snprintf(ins + l, sizeof ins - l, " --in '%s'", ip);
+            }
+            const char *outd = cu_fmt("%s/out", dir);
+            const char *log = cu_fmt("%s/stderr.txt", dir);
+            int rc = cu_run_capture(cu_fmt("'%s' run '%s'%s --out-dir '%s'", cli, path, ins, outd),
+                                    log);
+            char *text = cu_slurp(log, NULL);
+            CU_CHECK(rc == 1, "%s: `graft run` exit status %d (want 1; -1 = killed by a signal): %s",
+                     base, rc, text ? text : "");
+            if (text) {
+                size_t l = strlen(text);
+                while (l && text[l - 1] == '\n')
+                    text[--l] = 0;
+                CU_CHECK(!strchr(text, '\n'), "%s: `graft run` printed more than one line: %s",
+                         base, text);
+                CU_CHECK(strstr(text, base) != NULL, "%s: `graft run` message does not name the file: %s",
+                         base, text);
+            }
+            free(text);
+            CU_CHECK(!cu_exists(cu_fmt("%s/output_0.pb", outd)), "%s: `graft run` wrote an output file",
+                     base);
+        }
+    }
+    graft_graph_destroy(g);
+}
+
+graft_status cu_reheat(graft_graph *g, const char *cut_name, int n_classes, uint64_t seed,
+                       graft_head_info *hi, graft_error *err)
+{
+    int32_t feat = -1;
+    graft_status st;
+    if (cut_name) {
+        st = graft_surgery_resolve_cut(g, cut_name, &feat, err);
+    } else {
+        graft_feature_info fi;
+        st = graft_surgery_find_features(g, &fi, err);
+        feat = fi.value;
+    }
+    if (st != GRAFT_OK)
+        return st;
+    graft_head_spec hs = graft_head_spec_default();
+    hs.n_classes = n_classes;
+    hs.seed = seed;
+    if ((st = graft_surgery_cut_and_attach(g, feat, &hs, hi, err)) != GRAFT_OK)
+        return st;
+    return graft_surgery_freeze(g, hi, err);
+}
+
+graft_tensor *cu_rand_tensor(int rank, const int64_t *dims, uint64_t seed)
+{
+    graft_tensor *t = NULL;
+    if (graft_tensor_create(GRAFT_FLOAT, rank, dims, &t, NULL) != GRAFT_OK)
+        return NULL;
+    graft_rng r;
+    graft_rng_seed(&r, seed);
+    int64_t n = graft_tensor_nelem(t);
+    for (int64_t i = 0; i < n; i++)
+        graft_tensor_f32(t)[i] = (float)(graft_rng_uniform(&r) * 2 - 1);
+    return t;
+}
+
+double cu_train(graft_graph *g, const graft_head_info *hi, const graft_tensor *x,
+                const int64_t *labels, int64_t n, int batch, int steps, float lr, graft_error *err)
+{
+    if (batch > n)
+        batch = (int)n;
+    double loss = NAN;
+    int64_t row = graft_tensor_nelem(x) / x->dims[0];
+    graft_shape sh = {x->rank, {0}};
+    memcpy(sh.dims, x->dims, sizeof sh.dims);
+    sh.dims[0] = batch;
+    int32_t fetch = hi->logits;
+    graft_plan_options o = graft_plan_options_default();
+    o.training = true;
+    o.fetches = &fetch;
+    o.n_fetches = 1;
+    o.seed = 7;
+    graft_plan *p = NULL;
+    graft_tensor *xb = NULL, *d = NULL;
+    bool *reported = calloc((size_t)g->n_values, 1);
+    if (graft_plan_create(g, &o, 1, &sh, &p, err) != GRAFT_OK)
+        goto out;
+    if (graft_tensor_create(GRAFT_FLOAT, sh.rank, sh.dims, &xb, err) != GRAFT_OK)
+        goto out;
+    for (int s = 0; s < steps; s++) {
+        int64_t start = ((int64_t)s * batch) % n;
+        int32_t lab[4096];
+        for (int b = 0; b < batch; b++) {
+            int64_t r = (start + b) % n;
+            memcpy(graft_tensor_f32(xb) + b * row, graft_tensor_f32(x) + r * row,
+                   sizeof(float) * (size_t)row);
+            lab[b] = (int32_t)labels[r];
+        }
+        const graft_tensor *ins[1] = {xb};
+        if (graft_plan_run(p, ins, err) != GRAFT_OK)
+            goto out;
+        const graft_tensor *lg = graft_plan_output(p, 0);
+        int k = (int)lg->dims[lg->rank - 1];
+        if (!d && graft_tensor_create(GRAFT_FLOAT, lg->rank, lg->dims, &d, err) != GRAFT_OK)
+            goto out;
+        /* softmax cross-entropy, averaged over the batch, written out here */
+        loss = 0;
+        for (int b = 0; b < batch; b++) {
+            const float *z = graft_tensor_f32(lg) + b * k;
+            float *dz = graft_tensor_f32(d) + b * k;
+            double mx = z[0], sum = 0;
+            for (int j = 1; j < k; j++)
+                mx = fmax(mx, z[j]);
+            for (int j = 0; j < k; j++)
+                sum += exp(z[j] - mx);
+            for (int j = 0; j < k; j++)
+                dz[j] = (float)((exp(z[j] - mx) / sum - (j == lab[b])) / batch);
+            loss += (log(sum) + mx - z[lab[b]]) / batch;
+        }
+        const graft_tensor *ds[1] = {d};
+        if (graft_plan_backward(p, ds, err) != GRAFT_OK) {
+            loss = NAN;
+            goto out;
+        }
+        for (int32_t v = 0; v < g->n_values; v++) {
+            graft_value *val = &g->values[v];
+            if (val->kind != GRAFT_VALUE_INITIALIZER || !val->data)
+                continue;
+            const graft_tensor *gr = graft_plan_grad(p, v);
+            if (!val->trainable) {
+                if (gr && !reported[v]) {
+                    CU_CHECK(0, "frozen initializer '%s' got a gradient", val->name);
+                    reported[v] = true;
+                }
+                continue;
+            }
+            if (!gr) {
+                if (!reported[v])
+                    CU_CHECK(0, "trainable '%s' got no gradient", val->name);
+                reported[v] = true;
+                continue;
+            }
+            int64_t m = graft_tensor_nelem(val->data);
+            CU_CHECK(graft_tensor_nelem(gr) == m, "gradient of '%s' has the wrong size", val->name);
+            for (int64_t i = 0; i < m && i < graft_tensor_nelem(gr); i++)
+                graft_tensor_f32(val->data)[i] -= lr * graft_tensor_f32(gr)[i];
+        }
+    }
+out:
+    free(reported);
+    graft_tensor_destroy(xb);
+    graft_tensor_destroy(d);
+    graft_plan_destroy(p);
+    return loss;
+}
+
+int cu_py(const char *fmt, ...)
+{
+    char args[12000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    const char *py = getenv("GRAFT_PYTHON");
+    const char *src = getenv("GRAFT_SOURCE_DIR");
+    return cu_sh("'%s' '%s/tests/cases/check_export.py' %s", py && *py ? py : "/usr/bin/python3",
+                 src && *src ? src : ".", args);
+}
+
+int cu_finish(const char *name)
+{
+    if (cu_failures) {
+        printf("%s: %d check(s) failed\n", name, cu_failures);
+        return 1;
+    }
+    printf("%s: all checks passed\n", name);
+    return 0;
+}
