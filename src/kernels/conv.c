@@ -153,51 +153,104 @@ static void col2im_add(const graft__conv_geom *g, const conv_dims *d, const floa
             im2col_row(g, d, NULL, dx, (float *)(col + r * d->p), r);
 }
 
-static void depthwise_plane(const graft__conv_geom *g, const float *xp, const float *wp,
-                            float bias, const float *zp, const graft__act *act, float *yp)
+/* Copy of one input plane with its padding made explicit: exactly the rows
+ * and columns the output windows reach, zeros outside X, so the depthwise
+ * loops below carry no bounds tests. */
+static void pad_plane(const graft__conv_geom *g, const float *xp, float *pp, int64_t ph,
+                      int64_t pw)
 {
-    const int64_t oh = g->out[1], ow = g->out[2], ih = g->in[1], iw = g->in[2];
-    const int64_t kh = g->k[1], kw = g->k[2], sy = g->stride[1], sx = g->stride[2];
+    const int64_t ih = g->in[1], iw = g->in[2], pt = g->pad[1], pl = g->pad[2];
+    int64_t lo = pl < pw ? pl : pw, hi = pl + iw < pw ? pl + iw : pw;
+    for (int64_t py = 0; py < ph; py++) {
+        int64_t iy = py - pt;
+        float *row = pp + py * pw;
+        if (iy < 0 || iy >= ih) {
+            memset(row, 0, (size_t)pw * sizeof *row);
+            continue;
+        }
+        for (int64_t px = 0; px < lo; px++)
+            row[px] = 0.0f;
+        if (hi > lo)
+            memcpy(row + lo, xp + iy * iw + (lo - pl), (size_t)(hi - lo) * sizeof *row);
+        for (int64_t px = hi > lo ? hi : lo; px < pw; px++)
+            row[px] = 0.0f;
+    }
+}
+
+static void depthwise_plane(const graft__conv_geom *g, const float *pp, int64_t pw,
+                            const float *wp, float bias, const float *zp, const graft__act *act,
+                            float *yp)
+{
+    const int64_t oh = g->out[1], ow = g->out[2], kh = g->k[1], kw = g->k[2];
+    const int64_t sy = g->stride[1], sx = g->stride[2], dy = g->dil[1], dx = g->dil[2];
     for (int64_t oy = 0; oy < oh; oy++) {
-        float *yrow = yp + oy * ow;
+        float *restrict yrow = yp + oy * ow;
         for (int64_t o = 0; o < ow; o++)
             yrow[o] = 0.0f;
         for (int64_t ky = 0; ky < kh; ky++) {
-            int64_t iy = oy * sy - g->pad[1] + ky * g->dil[1];
-            if (iy < 0 || iy >= ih)
-                continue;
-            const float *xrow = xp + iy * iw;
-            for (int64_t kx = 0; kx < kw; kx++) {
-                const float wv = wp[ky * kw + kx];
-                int64_t off = kx * g->dil[2] - g->pad[2], lo, hi;
-                graft__valid_range(off, sx, iw, ow, &lo, &hi);
-                if (sx == 1)
-                    for (int64_t o = lo; o < hi; o++)
-                        yrow[o] += wv * xrow[o + off];
-                else if (sx == 2)
-                    for (int64_t o = lo; o < hi; o++)
-                        yrow[o] += wv * xrow[2 * o + off];
-                else
-                    for (int64_t o = lo; o < hi; o++)
-                        yrow[o] += wv * xrow[o * sx + off];
+            const float *restrict prow = pp + (oy * sy + ky * dy) * pw;
+            const float *wr = wp + ky * kw;
+            if (kw == 3 && sx == 1) {
+                const float w0 = wr[0], w1 = wr[1], w2 = wr[2];
+                for (int64_t o = 0; o < ow; o++)
+                    yrow[o] += w0 * prow[o] + w1 * prow[o + dx] + w2 * prow[o + 2 * dx];
+            } else if (kw == 3 && sx == 2) {
+                const float w0 = wr[0], w1 = wr[1], w2 = wr[2];
+                for (int64_t o = 0; o < ow; o++)
+                    yrow[o] += w0 * prow[2 * o] + w1 * prow[2 * o + dx] + w2 * prow[2 * o + 2 * dx];
+            } else if (sx == 1) {
+                for (int64_t kx = 0; kx < kw; kx++) {
+                    const float wv = wr[kx];
+                    const float *q = prow + kx * dx;
+                    for (int64_t o = 0; o < ow; o++)
+                        yrow[o] += wv * q[o];
+                }
+            } else {
+                for (int64_t kx = 0; kx < kw; kx++) {
+                    const float wv = wr[kx];
+                    const float *q = prow + kx * dx;
+                    for (int64_t o = 0; o < ow; o++)
+                        yrow[o] += wv * q[o * sx];
+                }
             }
         }
         graft__act_row(yrow, ow, bias, zp ? zp + oy * ow : NULL, act);
     }
 }
 
-static void depthwise_forward(const graft__conv_geom *g, const float *x, const float *w,
-                              const float *bias, const float *z, const graft__act *act, float *y,
-                              int nt)
+/* One work item per (image, input channel): pad the plane once, then every
+ * output channel of the multiplier reads it. */
+static graft_status depthwise_forward(const graft__conv_geom *g, const float *x, const float *w,
+                                      const float *bias, const float *z, const graft__act *act,
+                                      float *y, graft_exec_ctx *ctx, int nt)
 {
     const int64_t mult = g->m / g->c, ip = g->in[1] * g->in[2], p = g->out[1] * g->out[2];
-    const int64_t kv = g->k[1] * g->k[2], planes = g->n * g->m;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && planes * p * kv >= CONV_PAR_MIN)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        int64_t ni = pl / g->m, mi = pl % g->m, ci = mi / mult;
-        depthwise_plane(g, x + (ni * g->c + ci) * ip, w + mi * kv, bias ? bias[mi] : 0.0f,
-                        z ? z + pl * p : NULL, act, y + pl * p);
+    const int64_t kv = g->k[1] * g->k[2], items = g->n * g->c;
+    const int64_t ph = (g->out[1] - 1) * g->stride[1] + (g->k[1] - 1) * g->dil[1] + 1;
+    const int64_t pw = (g->out[2] - 1) * g->stride[2] + (g->k[2] - 1) * g->dil[2] + 1;
+    int threads = nt > 1 && items * mult * p * kv >= CONV_PAR_MIN ? nt : 1;
+    float *pad = ctx->scratch(ctx, (size_t)(threads * ph * pw) * sizeof(float));
+    if (!pad)
+        return GRAFT_ERR_NOMEM;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *pp = pad + (int64_t)tid * ph * pw;
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < items; it++) {
+            int64_t ni = it / g->c, ci = it % g->c;
+            pad_plane(g, x + it * ip, pp, ph, pw);
+            for (int64_t j = 0; j < mult; j++) {
+                int64_t mi = ci * mult + j, pl = ni * g->m + mi;
+                depthwise_plane(g, pp, pw, w + mi * kv, bias ? bias[mi] : 0.0f,
+                                z ? z + pl * p : NULL, act, y + pl * p);
+            }
+        }
     }
+    return GRAFT_OK;
 }
 
 /* Columns of one output tile: the im2col tile (K × width) should stay in
@@ -283,10 +336,8 @@ graft_status graft__conv_forward(const graft__conv_geom *g, const float *x, cons
     conv_dims d = dims_of(g);
     if (g->n == 0 || d.p == 0 || g->m == 0)
         return GRAFT_OK;
-    if (is_depthwise(g)) {
-        depthwise_forward(g, x, w, bias, z, act, y, nt);
-        return GRAFT_OK;
-    }
+    if (is_depthwise(g))
+        return depthwise_forward(g, x, w, bias, z, act, y, ctx, nt);
     return gemm_forward(g, &d, x, w, bias, z, act, y, ctx, nt);
 }
 
