@@ -159,19 +159,35 @@ static graft_status bn_backward(graft_op_call *c)
     float *dx = c->d_in[0] ? graft_tensor_f32(c->d_in[0]) : NULL;
     float *dscale = c->d_in[1] ? graft_tensor_f32(c->d_in[1]) : NULL;
     float *dbias = c->d_in[2] ? graft_tensor_f32(c->d_in[2]) : NULL;
-    const bool per_act = np != ch;
+    float *inv = c->ctx->scratch(c->ctx, (size_t)np * sizeof(float));
+    if (!inv)
+        return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
+    for (int64_t j = 0; j < np; j++)
+        inv[j] = 1.0f / sqrtf(var[j] + p->epsilon);
+    const int64_t step = np != ch ? 1 : 0; /* per-activation parameters advance per element */
     for (int64_t pl = 0; pl < planes; pl++) {
-        int64_t ci = pl % ch;
+        int64_t j0 = step ? pl % ch * hw : pl % ch;
         const float *xp = x + pl * hw, *dyp = dy + pl * hw;
+        double ds = 0.0, db = 0.0;
         for (int64_t i = 0; i < hw; i++) {
-            int64_t j = per_act ? ci * hw + i : ci;
-            float inv = 1.0f / sqrtf(var[j] + p->epsilon);
+            int64_t j = j0 + i * step;
             if (dx)
-                dx[pl * hw + i] += dyp[i] * scale[j] * inv;
+                dx[pl * hw + i] += dyp[i] * scale[j] * inv[j];
+            if (step) {
+                if (dscale)
+                    dscale[j] += dyp[i] * (xp[i] - mean[j]) * inv[j];
+                if (dbias)
+                    dbias[j] += dyp[i];
+            } else {
+                ds += (double)dyp[i] * (xp[i] - mean[j]);
+                db += dyp[i];
+            }
+        }
+        if (!step) {
             if (dscale)
-                dscale[j] += dyp[i] * (xp[i] - mean[j]) * inv;
+                dscale[j0] += (float)(ds * inv[j0]);
             if (dbias)
-                dbias[j] += dyp[i];
+                dbias[j0] += (float)db;
         }
     }
     return GRAFT_OK;
