@@ -349,11 +349,87 @@ static void test_surgery_head(void **state)
     graft_graph_destroy(h.g);
 }
 
+/* Central finite differences of the whole objective (mean cross-entropy
+ * through the inference plan + the penalties, summed here in double)
+ * against the gradients of graft__trainer_grad, for every parameter entry. */
+static double objective(graft__trainer *tr, head *h, const graft_tensor *x, const int32_t *labels,
+                        int64_t n)
+{
+    graft_error err = {0};
+    double loss = 0;
+    int64_t correct = 0;
+    if (graft__trainer_eval(tr, x, labels, n, &loss, &correct, &err))
+        fail_msg("eval: %s", err.msg);
+    double pen = 0;
+    for (int k = 0; k < 4; k += 2) {
+        const graft_tensor *t = h->g->values[h->p[k]].data;
+        const float *w = graft_tensor_f32(t);
+        for (int64_t i = 0; i < graft_tensor_nelem(t); i++)
+            pen += tr->opt.l1 * fabs((double)w[i]) + tr->opt.l2 * (double)w[i] * w[i];
+    }
+    return loss / (double)n + pen;
+}
+
+static void test_finite_differences(void **state)
+{
+    (void)state;
+    const entry *cfg = get("config");
+    int64_t N = (int64_t)cfg->v[0], F = (int64_t)cfg->v[1];
+    head h;
+    build_by_hand(&h, F, (int64_t)cfg->v[2], (int64_t)cfg->v[3]);
+    for (int k = 0; k < 4; k++)
+        set_param(&h, k, get(pnames[k])->v);
+    const entry *X = get("X"), *Y = get("Y");
+    int32_t labels[64];
+    for (int64_t i = 0; i < N; i++)
+        labels[i] = (int32_t)Y->v[i];
+    graft_error err = {0};
+    graft_tensor *x = NULL;
+    int64_t xd[2] = {N, F};
+    assert_int_equal(graft_tensor_attach(GRAFT_FLOAT, 2, xd, X->v, &x, &err), GRAFT_OK);
+    graft_train_config tc = graft_train_config_default();
+    tc.l1 = cfg->v[4];
+    tc.l2 = cfg->v[5];
+    graft__trainer tr;
+    graft_shape fs = {2, {N, F}};
+    assert_int_equal(graft__trainer_init(&tr, h.g, h.feed, h.logits, &fs, &tc, &err), GRAFT_OK);
+    double loss = 0;
+    int64_t correct = 0;
+    assert_int_equal(graft__trainer_grad(&tr, x, labels, N, &loss, &correct, &err), GRAFT_OK);
+    const float hstep = 1e-3f;
+    int checked = 0;
+    for (int k = 0; k < 4; k++) {
+        graft__param *pa = param_of(&tr, h.p[k]);
+        for (int64_t i = 0; i < pa->nelem; i++) {
+            float save = pa->w[i];
+            /* |w| has a kink at 0: a difference across it measures nothing */
+            if (pa->penalize && fabsf(save) <= 2 * hstep)
+                continue;
+            pa->w[i] = save + hstep;
+            double up = objective(&tr, &h, x, labels, N);
+            pa->w[i] = save - hstep;
+            double down = objective(&tr, &h, x, labels, N);
+            pa->w[i] = save;
+            double fd = (up - down) / (2.0 * (double)hstep);
+            double g = pa->grad[i];
+            if (!(fabs(fd - g) <= 3e-4 + 1e-2 * fabs(g)))
+                fail_msg("%s[%lld]: backward %.6g, finite difference %.6g", pnames[k],
+                         (long long)i, g, fd);
+            checked++;
+        }
+    }
+    assert_true(checked >= 192 + 12 + 60 + 5 - 8);
+    graft__trainer_fini(&tr);
+    graft_tensor_destroy(x);
+    graft_graph_destroy(h.g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_built_head),
         cmocka_unit_test(test_surgery_head),
+        cmocka_unit_test(test_finite_differences),
     };
     return cmocka_run_group_tests(tests, load_reference, free_reference);
 }
