@@ -509,7 +509,7 @@ static graft_status ensure_default_opset(graft_graph *g, int64_t *opset, graft_e
 
 /* The executor's shape inference knows every op graft runs: ask it when the
  * static pass could not tell (fixed inputs only; batch 1). */
-static void plan_shape(const graft_graph *g, int32_t f, graft__si *shape)
+static void plan_shape(const graft_graph *g, int32_t f, graft__si *shape, graft_error *perr)
 {
     graft_shape in[16];
     if (g->n_inputs > 16)
@@ -529,9 +529,8 @@ static void plan_shape(const graft_graph *g, int32_t f, graft__si *shape)
     o.fetches = &f;
     o.n_fetches = 1;
     graft_plan *p = NULL;
-    graft_error perr = {0};
     graft_shape s;
-    if (graft_plan_create(g, &o, (int)g->n_inputs, in, &p, &perr) == GRAFT_OK &&
+    if (graft_plan_create(g, &o, (int)g->n_inputs, in, &p, perr) == GRAFT_OK &&
         graft_plan_value_shape(p, f, &s)) {
         shape->rank = s.rank;
         memcpy(shape->dims, s.dims, sizeof shape->dims);
@@ -568,7 +567,7 @@ static graft_dtype value_dtype(const graft_graph *g, int32_t v)
 /* Shape of the features: statically inferred, else from a plan, else as
  * declared. */
 static graft_status feature_shape(const graft_graph *g, int32_t f, graft__si *shape,
-                                  graft_error *err)
+                                  graft_error *perr, graft_error *err)
 {
     graft__si *si = NULL;
     graft_status st = graft__infer_static_shapes(g, 1, &si, err);
@@ -580,7 +579,7 @@ static graft_status feature_shape(const graft_graph *g, int32_t f, graft__si *sh
     for (int i = 1; i < shape->rank; i++)
         known = known && shape->dims[i] >= 0;
     if (!known)
-        plan_shape(g, f, shape);
+        plan_shape(g, f, shape, perr);
     const graft_value *val = &g->values[f];
     if (shape->rank < 0 && val->rank >= 0) {
         shape->rank = val->rank;
@@ -758,7 +757,8 @@ graft_status graft_surgery_cut_and_attach(graft_graph *g, int32_t features,
                                spec->hidden, (double)spec->dropout);
 
     graft__si fs;
-    graft_status st = feature_shape(g, features, &fs, err);
+    graft_error perr = {0};
+    graft_status st = feature_shape(g, features, &fs, &perr, err);
     if (st)
         return st;
     fv = &g->values[features];
@@ -772,6 +772,14 @@ graft_status graft_surgery_cut_and_attach(graft_graph *g, int32_t features,
     int64_t F = fs.rank < 0 ? -1 : pool ? fs.dims[1] : 1;
     for (int i = 1; i < fs.rank && !pool && F >= 0; i++)
         F = fs.dims[i] < 0 ? -1 : F * fs.dims[i];
+    if (fs.rank < 0)
+        snprintf(shp, sizeof shp, "unknown");
+    else
+        graft_shape_format(fs.rank, fs.dims, shp, sizeof shp);
+    if (F <= 0 && perr.status != GRAFT_OK)
+        return graft_error_set(err, perr.status,
+                               "%s (needed to infer the width of feature tensor '%s')", perr.msg,
+                               fv->name);
     if (F <= 0) {
         const graft_value *in = input_with_unknown_dims(g);
         char ishp[128];
@@ -779,14 +787,11 @@ graft_status graft_surgery_cut_and_attach(graft_graph *g, int32_t features,
             return graft_error_set(err, GRAFT_ERR_SHAPE,
                                    "%s: cannot infer the width of feature tensor '%s' (shape %s) "
                                    "because input '%s' has shape %s; give the input size",
-                                   model_name(g), fv->name,
-                                   graft_shape_format(fs.rank, fs.dims, shp, sizeof shp),
-                                   in->name,
+                                   model_name(g), fv->name, shp, in->name,
                                    graft_shape_format(in->rank, in->dims, ishp, sizeof ishp));
         return graft_error_set(err, GRAFT_ERR_SHAPE,
                                "%s: cannot infer the width of feature tensor '%s' (shape %s)",
-                               model_name(g), fv->name,
-                               graft_shape_format(fs.rank, fs.dims, shp, sizeof shp));
+                               model_name(g), fv->name, shp);
     }
     int64_t opset = 0;
     if ((st = ensure_default_opset(g, &opset, err)))
