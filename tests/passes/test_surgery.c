@@ -699,6 +699,27 @@ static void test_export_checker(void **state)
     graft_graph_destroy(g);
 }
 
+/* An op graft cannot run before the cut: the width cannot be inferred and
+ * the message names the op; the graph is left as it was. */
+static void test_unsupported_op_before_cut(void **state)
+{
+    (void)state;
+    graft_graph *g = pu_graph(13);
+    pu_input(g, "X", 2, (int64_t[]){-1, 4});
+    graft_error err = {0};
+    int32_t x = pu_val(g, "X"), f = graft_graph_add_value(g, "f", &err);
+    assert_true(graft_graph_add_node(g, "FancyActivation", "com.example", "fancy", 1, &x, 1, &f,
+                                     &err) >= 0);
+    graft_head_spec hs = graft_head_spec_default();
+    graft_head_info hi;
+    assert_int_not_equal(graft_surgery_cut_and_attach(g, f, &hs, &hi, &err), GRAFT_OK);
+    assert_non_null(strstr(err.msg, "FancyActivation"));
+    assert_non_null(strstr(err.msg, "'f'"));
+    assert_false(g->nodes[0].removed);
+    assert_int_equal(g->n_nodes, 1);
+    graft_graph_destroy(g);
+}
+
 /* ---- files from ../shared (skipped where absent) ---- */
 
 static graft_graph *import_shared(const char *rel)
@@ -849,6 +870,7 @@ int main(void)
         cmocka_unit_test(test_unknown_spatial_dims),
         cmocka_unit_test(test_fp16_features_get_cast),
         cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_unsupported_op_before_cut),
         cmocka_unit_test(test_export_checker),
         cmocka_unit_test(test_shared_b22),
         cmocka_unit_test(test_shared_mnist_cntk),
