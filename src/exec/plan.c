@@ -559,6 +559,10 @@ static graft_status prepare_node(graft_plan *p, plan_node *pn, graft_error *err)
         int32_t v = n->outputs[k];
         if (v < 0)
             continue;
+        if (p->vflags[v] & VF_FEED)
+            return node_fail(g, n, err, GRAFT_ERR_ARG,
+                             "computes '%s', which is also fed; feed or fetch its other outputs "
+                             "instead", g->values[v].name);
         graft_tensor *t = &p->vals[v];
         memset(t, 0, sizeof *t);
         t->rank = -1;
