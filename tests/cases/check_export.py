@@ -323,6 +323,20 @@ def c_keeps(path, orig, *names):
                   "initializer %s bytes changed" % k)
 
 
+def c_backbone_same(path, orig, min_count="1"):
+    """Every initializer the export shares with orig is bit-identical and of the same type."""
+    a = onnx.load(orig)
+    b = onnx.load(path)
+    ia, ib = inits(a), inits(b)
+    common = [k for k in ib if k in ia]
+    check(len(common) >= int(min_count), "only %d backbone initializers kept, want >= %s" % (len(common), min_count))
+    for k in common:
+        x, y = numpy_helper.to_array(ia[k]), numpy_helper.to_array(ib[k])
+        check(ia[k].data_type == ib[k].data_type and x.shape == y.shape and x.tobytes() == y.tobytes(),
+              "backbone initializer %s changed" % k)
+    print("backbone initializers kept bit-identical: %d" % len(common))
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
