@@ -96,13 +96,21 @@ static bool conv_is_1x1(const graft_graph *g, const graft_node *n)
     return true;
 }
 
-static bool is_global_pool(const graft_node *n)
+static bool is_global_pool(const graft_graph *g, const graft_node *n)
 {
     if (is_op(n, "GlobalAveragePool") || is_op(n, "GlobalMaxPool"))
         return true;
     if (is_op(n, "ReduceMean")) {
         const int64_t *ax = NULL;
         int cnt = graft_node_attr_ints(n, "axes", &ax);
+        if (cnt < 0 && n->n_inputs > 1 && n->inputs[1] >= 0) {
+            /* ReduceMean-18: axes became an input */
+            const graft_tensor *t = g->values[n->inputs[1]].data;
+            if (t && t->dtype == GRAFT_INT64 && t->data) {
+                ax = graft_tensor_i64(t);
+                cnt = (int)graft_tensor_nelem(t);
+            }
+        }
         return cnt == 2 && ((ax[0] == 2 && ax[1] == 3) || (ax[0] == -2 && ax[1] == -1));
     }
     return false;
@@ -195,7 +203,7 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
             v = n->inputs[0];
             continue;
         }
-        if (!saw_pool && is_global_pool(n)) {
+        if (!saw_pool && is_global_pool(g, n)) {
             saw_pool = true;
             append(path, sizeof path, *path ? ", " : "");
             append(path, sizeof path, n->op_type);
@@ -241,7 +249,7 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
                              yv->name, label(n, lb, sizeof lb));
                     return refuse(g, out, err, why);
                 }
-            } else if (!src || !(is_global_pool(src) || spatially_1x1(g, n->inputs[0]))) {
+            } else if (!src || !(is_global_pool(g, src) || spatially_1x1(g, n->inputs[0]))) {
                 textf(why, sizeof why,
                          "walking back from output '%s' reached %s, which does not read pooled "
                          "features",
