@@ -16,6 +16,7 @@
 #include <float.h>
 #include <math.h>
 
+#include "ops/light_math.h"
 #include "ops/light_util.h"
 
 enum act_kind {
@@ -117,8 +118,7 @@ static void act_f32(const act_params *p, float lo, float hi, const float *x, flo
         }
         break;
     case ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = 1.0f / (1.0f + expf(-x[i]));
+        graft__vsigmoid(x, y, n);
         break;
     case ACT_HSIGMOID:
     case ACT_HSWISH:
@@ -129,8 +129,7 @@ static void act_f32(const act_params *p, float lo, float hi, const float *x, flo
         }
         break;
     case ACT_TANH:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = tanhf(x[i]);
+        graft__vtanh(x, y, n);
         break;
     case ACT_ELU:
         for (int64_t i = 0; i < n; i++)
@@ -174,7 +173,9 @@ static graft_status act_forward(graft_op_call *c)
     }
     const float *x = tx->data;
     float *y = c->out[0]->data;
-    int nt = lu_threads(c, p->kind == ACT_RELU || p->kind == ACT_CLIP ? n : n * 8);
+    bool cheap = p->kind != ACT_SIGMOID && p->kind != ACT_TANH && p->kind != ACT_ELU &&
+                 p->kind != ACT_SELU;
+    int nt = lu_threads(c, cheap ? n : n * 16);
     if (nt == 1) {
         act_f32(p, lo, hi, x, y, n);
         return GRAFT_OK;

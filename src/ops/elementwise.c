@@ -463,7 +463,7 @@ static graft_status un_forward(graft_op_call *c)
     }
     const float *x = tx->data;
     float *y = ty->data;
-    int nt = lu_threads(c, n);
+    int nt = lu_threads(c, p->kind == UN_NEG || p->kind == UN_ABS ? n : n * 16);
     if (nt == 1) {
         un_f32(p->kind, x, y, n);
         return GRAFT_OK;

@@ -3,14 +3,17 @@
 #ifndef GRAFT_OPS_LIGHT_UTIL_H
 #define GRAFT_OPS_LIGHT_UTIL_H
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ops/op.h"
 
-/* Below this many elements a parallel region costs more than it saves. */
-#define LU_PAR_MIN ((int64_t)1 << 15)
+/* Below this much work (elements, times ~16 for transcendental ops) a
+ * parallel region costs more than it saves: cheap elementwise ops are memory
+ * bound and a second thread only pays off on large tensors. */
+#define LU_PAR_MIN ((int64_t)1 << 18)
 
 static inline int lu_threads(const graft_op_call *c, int64_t work)
 {
@@ -140,6 +143,51 @@ static inline void lu_strides(int rank, const int64_t *dims, int64_t *strides)
         strides[i] = s;
         s *= dims[i];
     }
+}
+
+/* e^x for x in about [-87.3, 88.3] (clamped outside), ~1 ulp: Cephes'
+ * polynomial, branch-free so that loops over it vectorise (libm's expf
+ * does not). */
+static inline float lu_expf(float x)
+{
+    x = x < -87.33654f ? -87.33654f : x;
+    x = x > 88.37626f ? 88.37626f : x;
+    float fl = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - fl * 0.693359375f + fl * 2.12194440e-4f;
+    float y = 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * r * r + r + 1.0f;
+    union {
+        uint32_t u;
+        float f;
+    } p2 = {.u = (uint32_t)((int32_t)fl + 127) << 23};
+    return y * p2.f;
+}
+
+/* tanh as Eigen's rational approximation (a few ulp, vectorisable). */
+static inline float lu_tanhf(float x)
+{
+    const float c = 7.99881172180175781f;
+    float xc = x < -c ? -c : x > c ? c : x;
+    float x2 = xc * xc;
+    float p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 + -8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    p = p * xc;
+    float q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    float t = p / q;
+    return (x < 0.0004f && x > -0.0004f) ? x : t;
 }
 
 /* Shared by the elementwise and activation files. */

@@ -11,6 +11,7 @@
 #include <omp.h>
 #endif
 
+#include "ops/light_math.h"
 #include "ops/light_util.h"
 
 typedef struct softmax_params {
@@ -85,17 +86,13 @@ static void softmax_row(const float *x, float *y, int64_t n, bool lg)
         mx = 0.0f;
     float s = 0.0f;
     if (lg) {
-        for (int64_t i = 0; i < n; i++)
-            s += expf(x[i] - mx);
+        s = graft__vexp_shift_sum(x, mx, NULL, n);
         /* (x - max) - log s: folding max into one constant loses digits */
         float l = logf(s);
         for (int64_t i = 0; i < n; i++)
             y[i] = (x[i] - mx) - l;
     } else {
-        for (int64_t i = 0; i < n; i++) {
-            y[i] = expf(x[i] - mx);
-            s += y[i];
-        }
+        s = graft__vexp_shift_sum(x, mx, y, n);
         float r = 1.0f / s;
         for (int64_t i = 0; i < n; i++)
             y[i] *= r;
@@ -118,7 +115,7 @@ static void softmax_block(const float *x, float *y, int64_t n, int64_t inner, bo
         mx[j] = mx[j] == -INFINITY ? 0.0f : mx[j];
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < inner; j++) {
-            float e = expf(x[i * inner + j] - mx[j]);
+            float e = lu_expf(x[i * inner + j] - mx[j]);
             if (!lg)
                 y[i * inner + j] = e;
             s[j] += e;
@@ -148,7 +145,7 @@ static graft_status softmax_forward(graft_op_call *c)
     float *y = c->out[0]->data;
     if (outer * n * inner == 0)
         return GRAFT_OK;
-    int nt = lu_threads(c, outer * n * inner * 8);
+    int nt = lu_threads(c, outer * n * inner * 16);
     if (nt > outer)
         nt = (int)outer;
     if (inner == 1) {

@@ -189,6 +189,46 @@ static void test_large_parallel(void **state)
     graft_tensor_destroy(x);
 }
 
+/* The vectorised Sigmoid/Tanh against double libm over a wide range, near
+ * zero, at saturation, and with NaN. */
+static void test_transcendental_accuracy(void **state)
+{
+    (void)state;
+    int64_t d[1] = {20011};
+    graft_tensor *x = lt_tensor_f32(1, d, NULL);
+    float *v = graft_tensor_f32(x);
+    for (int64_t i = 0; i < d[0]; i++) {
+        double t = (double)i / (double)(d[0] - 1);
+        v[i] = i % 3 == 0 ? (float)(-40 + 80 * t) : i % 3 == 1 ? (float)(-1e-3 + 2e-3 * t)
+                                                             : (float)(-9 + 18 * t);
+    }
+    v[5] = NAN;
+    static const char *ops[] = {"Sigmoid", "Tanh"};
+    for (int k = 0; k < 2; k++) {
+        graft_graph *g = lt_graph(13);
+        int32_t n = lt_node(g, ops[k], 1, 0, 1);
+        lt_call c;
+        assert_int_equal(lt_run(&c, g, n, 1, &x), GRAFT_OK);
+        double worst = 0;
+        for (int64_t i = 0; i < d[0]; i++) {
+            float got = graft_tensor_f32(c.out[0])[i];
+            if (isnan(v[i])) {
+                assert_true(isnan(got));
+                continue;
+            }
+            double w = k == 0 ? 1 / (1 + exp(-(double)v[i])) : tanh((double)v[i]);
+            double e = fabs(got - w) / (1e-30 + fabs(w));
+            if (fabs(got - w) > 1e-7 && e > worst)
+                worst = e;
+        }
+        if (worst > 2e-6)
+            fail_msg("%s relative error %g", ops[k], worst);
+        lt_call_fini(&c);
+        graft_graph_destroy(g);
+    }
+    graft_tensor_destroy(x);
+}
+
 static void test_gradients(void **state)
 {
     (void)state;
@@ -249,7 +289,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),      cmocka_unit_test(test_clip_forms),
-        cmocka_unit_test(test_large_parallel), cmocka_unit_test(test_gradients),
+        cmocka_unit_test(test_large_parallel), cmocka_unit_test(test_transcendental_accuracy),
+        cmocka_unit_test(test_gradients),
         cmocka_unit_test(test_onnx_node_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
