@@ -263,7 +263,7 @@ static void bin_run(const graft_op_call *c, bin_fn fn, const graft_tensor *ta,
     if (p.n == 0)
         return;
     int64_t sa = p.sa[p.rank - 1], sb = p.sb[p.rank - 1];
-    int nt = lu_threads(c, p.n);
+    int nt = lu_threads(c, fn == pow_f32 || fn == pow_i64 ? p.n * 16 : p.n);
     if (rows == 1) {
         /* one long row: split it so both threads get work */
         int64_t chunk = (inner + nt - 1) / nt;
@@ -276,6 +276,8 @@ static void bin_run(const graft_op_call *c, bin_fn fn, const graft_tensor *ta,
         }
         return;
     }
+    if (nt > rows)
+        nt = (int)rows;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t row = 0; row < rows; row++) {
         int64_t oa, ob;

@@ -28,6 +28,8 @@ static void strided_copy(const graft_op_call *c, size_t es, int r, const int64_t
     if (inner == 0 || rows == 0)
         return;
     int nt = lu_threads(c, rows * inner);
+    if (nt > rows)
+        nt = (int)rows;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t row = 0; row < rows; row++) {
         int64_t off = base, q = row;
@@ -282,9 +284,15 @@ static graft_status concat_forward(graft_op_call *c)
         const char *src = x->data;
         char *dst = (char *)y->data + off;
         int nt = lu_threads(c, outer * (int64_t)row / 4);
+        if (outer < nt) {
+            /* batch 1, channel concat: a few long blocks, split inside */
+            for (int64_t o = 0; o < outer; o++)
+                graft__light_copy(c, dst + (size_t)o * yrow, src + (size_t)o * row, row);
+        } else {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-        for (int64_t o = 0; o < outer; o++)
-            memcpy(dst + (size_t)o * yrow, src + (size_t)o * row, row);
+            for (int64_t o = 0; o < outer; o++)
+                memcpy(dst + (size_t)o * yrow, src + (size_t)o * row, row);
+        }
         off += row;
     }
     return GRAFT_OK;
