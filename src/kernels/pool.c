@@ -4,6 +4,8 @@
 #include "kernels/pool.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "kernels/conv.h"
 
@@ -62,9 +64,145 @@ static int64_t plane_out(const graft__pool_geom *g)
     return g->out[0] * g->out[1] * g->out[2];
 }
 
+
+/* 2-D fast path: each plane is copied once into a buffer holding exactly the
+ * window extent, padded with fill (-inf for max, 0 for average), so the
+ * window loops carry no bounds tests. The average divisor is separable:
+ * count(oy, ox) = rows(oy) · cols(ox). Returns false when not applicable. */
+static bool is_2d(const graft__pool_geom *g)
+{
+    return g->in[0] == 1 && g->k[0] == 1 && g->out[0] == 1 && g->pad[0] == 0;
+}
+
+static void fill_padded(const graft__pool_geom *g, const float *xp, float *pp, int64_t ph,
+                        int64_t pw, float fill)
+{
+    const int64_t ih = g->in[1], iw = g->in[2], pt = g->pad[1], pl = g->pad[2];
+    int64_t lo = pl < pw ? pl : pw, hi = pl + iw < pw ? pl + iw : pw;
+    for (int64_t py = 0; py < ph; py++) {
+        int64_t iy = py - pt;
+        float *row = pp + py * pw;
+        if (iy < 0 || iy >= ih) {
+            for (int64_t px = 0; px < pw; px++)
+                row[px] = fill;
+            continue;
+        }
+        for (int64_t px = 0; px < lo; px++)
+            row[px] = fill;
+        if (hi > lo)
+            memcpy(row + lo, xp + iy * iw + (lo - pl), (size_t)(hi - lo) * sizeof *row);
+        for (int64_t px = hi > lo ? hi : lo; px < pw; px++)
+            row[px] = fill;
+    }
+}
+
+/* Elements of axis a covered by window o: in the input, or with
+ * count_include_pad in the padded input. */
+static int64_t axis_count(const graft__pool_geom *g, int a, int64_t o)
+{
+    int64_t start = o * g->stride[a] - g->pad[a], lo, hi;
+    if (g->count_include_pad)
+        graft__valid_range(start + g->pad[a], g->dil[a], g->in[a] + g->pad[a] + g->pad_end[a],
+                           g->k[a], &lo, &hi);
+    else
+        graft__valid_range(start, g->dil[a], g->in[a], g->k[a], &lo, &hi);
+    return hi - lo;
+}
+
+/* Not fmaxf: its NaN rules keep it from vectorising; NaN inputs are not a
+ * concern of max pooling's contract here. */
+static inline float max2(float a, float b)
+{
+    return a > b ? a : b;
+}
+
+static bool pool2d_fast(const graft__pool_geom *g, const float *x, float *y, bool max, int nt)
+{
+    if (!is_2d(g))
+        return false;
+    const int64_t oh = g->out[1], ow = g->out[2], kh = g->k[1], kw = g->k[2];
+    const int64_t sy = g->stride[1], sx = g->stride[2], dy = g->dil[1], dx = g->dil[2];
+    const int64_t ph = (oh - 1) * sy + (kh - 1) * dy + 1, pw = (ow - 1) * sx + (kw - 1) * dx + 1;
+    const int64_t ip = g->in[1] * g->in[2], op = oh * ow;
+    float *rows_cols = NULL;
+    if (!max) {
+        rows_cols = malloc((size_t)(oh + ow) * sizeof *rows_cols);
+        if (!rows_cols)
+            return false;
+        for (int64_t o = 0; o < oh; o++)
+            rows_cols[o] = (float)axis_count(g, 1, o);
+        for (int64_t o = 0; o < ow; o++) {
+            float cnt = (float)axis_count(g, 2, o);
+            rows_cols[oh + o] = cnt;
+        }
+    }
+    int threads = nt > 1 && g->planes * op >= POOL_PAR_MIN ? nt : 1;
+    bool ok = true;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        float *pp = malloc((size_t)(ph * pw) * sizeof *pp);
+        if (!pp) {
+#pragma omp atomic write
+            ok = false;
+        }
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < g->planes; p++) {
+            if (!pp)
+                continue;
+            fill_padded(g, x + p * ip, pp, ph, pw, max ? -INFINITY : 0.0f);
+            float *yp = y + p * op;
+            for (int64_t oy = 0; oy < oh; oy++) {
+                float *restrict yrow = yp + oy * ow;
+                const float *r0 = pp + oy * sy * pw;
+                if (max && kw == 3 && sx == 2 && dx == 1) {
+                    for (int64_t o = 0; o < ow; o++)
+                        yrow[o] = max2(max2(r0[2 * o], r0[2 * o + 1]), r0[2 * o + 2]);
+                } else {
+                    for (int64_t o = 0; o < ow; o++) {
+                        float m = max ? -INFINITY : 0.0f;
+                        for (int64_t kx = 0; kx < kw; kx++) {
+                            float v = r0[o * sx + kx * dx];
+                            m = max ? (v > m ? v : m) : m + v;
+                        }
+                        yrow[o] = m;
+                    }
+                }
+                for (int64_t ky = 1; ky < kh; ky++) {
+                    const float *r = r0 + ky * dy * pw;
+                    if (max && kw == 3 && sx == 2 && dx == 1) {
+                        for (int64_t o = 0; o < ow; o++)
+                            yrow[o] = max2(yrow[o], max2(max2(r[2 * o], r[2 * o + 1]), r[2 * o + 2]));
+                        continue;
+                    }
+                    for (int64_t o = 0; o < ow; o++) {
+                        float m = yrow[o];
+                        for (int64_t kx = 0; kx < kw; kx++) {
+                            float v = r[o * sx + kx * dx];
+                            m = max ? (v > m ? v : m) : m + v;
+                        }
+                        yrow[o] = m;
+                    }
+                }
+                if (!max) {
+                    const float ry = rows_cols[oy];
+                    for (int64_t o = 0; o < ow; o++) {
+                        float dv = ry * rows_cols[oh + o];
+                        yrow[o] = dv > 0.0f ? yrow[o] / dv : 0.0f;
+                    }
+                }
+            }
+        }
+        free(pp);
+    }
+    free(rows_cols);
+    return ok;
+}
+
 void graft__maxpool_forward(const graft__pool_geom *g, const float *x, float *y, int64_t *idx,
                             int nt)
 {
+    if (!idx && pool2d_fast(g, x, y, true, nt))
+        return;
     const int64_t ip = plane_in(g), op = plane_out(g);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g->planes * op >= POOL_PAR_MIN)
     for (int64_t p = 0; p < g->planes; p++) {
@@ -124,6 +262,8 @@ void graft__maxpool_backward(const graft__pool_geom *g, const float *x, const fl
 
 void graft__avgpool_forward(const graft__pool_geom *g, const float *x, float *y, int nt)
 {
+    if (pool2d_fast(g, x, y, false, nt))
+        return;
     const int64_t ip = plane_in(g), op = plane_out(g);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g->planes * op >= POOL_PAR_MIN)
     for (int64_t p = 0; p < g->planes; p++) {

@@ -10,6 +10,7 @@
 
 #include "kernels/conv.h"
 #include "kernels/gemm.h"
+#include "kernels/pool.h"
 
 static void *scratch_buf;
 static size_t scratch_size;
@@ -120,6 +121,52 @@ int main(int argc, char **argv)
         }
         printf("%-30s %8.3f ms %7.1f GFLOP/s\n", "gemm fc 512->1000", best * 1e3, 2.0 * m * n * k / best * 1e-9);
         free(a), free(bw), free(c);
+    }
+    /* ResNet stem max pool 3x3/2 pad 1, 64×112×112 */
+    {
+        graft__pool_geom pg = {.planes = batch * 64, .in = {1, 112, 112}, .out = {1, 56, 56},
+                               .k = {1, 3, 3}, .stride = {1, 2, 2}, .dil = {1, 1, 1},
+                               .pad = {0, 1, 1}, .pad_end = {0, 1, 1}};
+        size_t nx = (size_t)(batch * 64 * 112 * 112);
+        float *x = calloc(nx, 4), *y = calloc(nx / 4, 4);
+        double best = 1e30;
+        for (int rep = 0; rep < 5; rep++) {
+            double t0 = now();
+            int it = 0;
+            do {
+                graft__maxpool_forward(&pg, x, y, NULL, nt);
+                it++;
+            } while (now() - t0 < 0.1);
+            double t = (now() - t0) / it;
+            best = t < best ? t : best;
+        }
+        printf("%-30s %8.3f ms %7.2f GB/s read\n", "maxpool 3x3/2 64x112", best * 1e3,
+               (double)nx * 4 / best * 1e-9);
+        free(x), free(y);
+    }
+    /* backward of the last ResNet18 block conv (dX and dW) */
+    {
+        graft__conv_geom g = {.n = batch, .c = 512, .m = 512, .group = 1, .in = {1, 7, 7},
+                              .out = {1, 7, 7}, .k = {1, 3, 3}, .stride = {1, 1, 1},
+                              .dil = {1, 1, 1}, .pad = {0, 1, 1}};
+        size_t nx = (size_t)(batch * 512 * 49), nw = 512 * 512 * 9;
+        float *x = calloc(nx, 4), *dy = calloc(nx, 4), *dx = calloc(nx, 4), *w = calloc(nw, 4),
+              *dw = calloc(nw, 4), *db = calloc(512, 4);
+        double best = 1e30;
+        for (int rep = 0; rep < 3; rep++) {
+            double t0 = now();
+            int it = 0;
+            do {
+                graft__conv_backward(&g, x, w, dy, dx, dw, db, &ctx);
+                it++;
+            } while (now() - t0 < 0.2);
+            double t = (now() - t0) / it;
+            best = t < best ? t : best;
+        }
+        double flops = 2 * 2.0 * (double)nx * 512 * 9;
+        printf("%-30s %8.3f ms %7.1f GFLOP/s\n", "conv bwd 3x3 512 7 (dX+dW)", best * 1e3,
+               flops / best * 1e-9);
+        free(x), free(dy), free(dx), free(w), free(dw), free(db);
     }
     free(scratch_buf);
     return 0;
