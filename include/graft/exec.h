@@ -48,6 +48,11 @@ typedef struct graft_plan_options {
      * and graft_plan_backward can run. */
     bool training;
     uint64_t seed; /* for Dropout in training */
+    /* Optional, one entry per feed (NULL entries allowed): feed data known
+     * when the plan is built, e.g. an int64 shape input of Reshape that the
+     * model takes as a graph input. The plan folds with it; every run checks
+     * that the feed still holds these values. */
+    const graft_tensor *const *feed_values;
 } graft_plan_options;
 
 graft_plan_options graft_plan_options_default(void);

@@ -358,6 +358,9 @@ static graft_status check_feed_shape(const graft_graph *g, int32_t v, const graf
     return GRAFT_OK;
 }
 
+static graft_status load_feed(graft_tensor *dst, const graft_tensor *src, int idx,
+                              const char *name, graft_error *err);
+
 static graft_status setup_feeds(graft_plan *p, const graft_plan_options *opt, int n_in,
                                 const graft_shape *in_shapes, graft_error *err)
 {
@@ -406,6 +409,23 @@ static graft_status setup_feeds(graft_plan *p, const graft_plan_options *opt, in
         t->owned = false;
         t->nbytes = (size_t)graft_shape_nelem(s.rank, s.dims) * graft_dtype_size(dt);
         p->tp[v] = t;
+        if (opt->feed_values && opt->feed_values[i]) {
+            graft_tensor *c = NULL;
+            graft_tensor **grown =
+                realloc(p->consts, (size_t)(p->n_consts + 1) * sizeof *p->consts);
+            if (!grown)
+                return graft_error_set(err, GRAFT_ERR_NOMEM, "out of memory building a plan");
+            p->consts = grown;
+            st = graft_tensor_create(dt, s.rank, s.dims, &c, err);
+            if (st)
+                return st;
+            p->consts[p->n_consts++] = c;
+            st = load_feed(c, opt->feed_values[i], i, val->name, err);
+            if (st)
+                return st;
+            p->tp[v] = c;
+            p->vflags[v] |= VF_KNOWN;
+        }
     }
     return GRAFT_OK;
 }
@@ -1070,10 +1090,24 @@ graft_status graft_plan_run(graft_plan *p, const graft_tensor *const *inputs, gr
     const graft_graph *g = p->g;
     for (int i = 0; i < p->n_feeds; i++) {
         int32_t v = p->feeds[i];
-        if (p->vflags[v] & VF_KNOWN)
+        const graft_tensor *src = inputs ? inputs[i] : NULL;
+        if (p->vflags[v] & VF_KNOWN) {
+            /* Built with this feed's data: it must not have changed. */
+            graft_tensor tmp = *p->tp[v];
+            tmp.data = plan_scratch(&p->ctx, tmp.nbytes);
+            if (!tmp.data)
+                return graft_error_set(err, GRAFT_ERR_NOMEM, "out of memory");
+            graft_status st = load_feed(&tmp, src, i, g->values[v].name, err);
+            if (st)
+                return st;
+            if (tmp.nbytes && memcmp(tmp.data, p->tp[v]->data, tmp.nbytes) != 0)
+                return graft_error_set(err, GRAFT_ERR_ARG,
+                                       "input %d ('%s') differs from the value the plan was "
+                                       "built with; build a new plan",
+                                       i, g->values[v].name);
             continue;
-        graft_status st = load_feed(&p->vals[v], inputs ? inputs[i] : NULL, i,
-                                    g->values[v].name, err);
+        }
+        graft_status st = load_feed(&p->vals[v], src, i, g->values[v].name, err);
         if (st)
             return st;
     }

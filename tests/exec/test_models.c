@@ -171,11 +171,22 @@ static int check_model(const char *models_dir, const char *name)
             memcpy(cur[i].dims, in[i]->dims, sizeof cur[i].dims);
         }
         double t_plan = 0, t_run = 0;
-        if (ok && (!p || !same_shapes(cur, shapes, n_in))) {
+        /* Integer inputs are usually shapes, axes or indices: give their
+         * values to the plan so that what depends on them folds. */
+        const graft_tensor *known[MAX_IO] = {0};
+        bool any_known = false;
+        for (int i = 0; ok && i < n_in; i++)
+            if (in[i]->dtype == GRAFT_INT64) {
+                known[i] = in[i];
+                any_known = true;
+            }
+        graft_plan_options po = graft_plan_options_default();
+        po.feed_values = any_known ? known : NULL;
+        if (ok && (!p || any_known || !same_shapes(cur, shapes, n_in))) {
             graft_plan_destroy(p);
             p = NULL;
             double t1 = now();
-            if (graft_plan_create(g, NULL, n_in, cur, &p, &err) != GRAFT_OK) {
+            if (graft_plan_create(g, &po, n_in, cur, &p, &err) != GRAFT_OK) {
                 snprintf(why, sizeof why, "plan: %s", err.msg);
                 ok = false;
             } else {

@@ -829,6 +829,59 @@ static void test_infer_error_named(void **state)
     graft_graph_destroy(g);
 }
 
+/* A Reshape whose target shape is a graph input: known when given at build time. */
+static void test_feed_values_fold(void **state)
+{
+    (void)state;
+    REQUIRE_OP(reshape);
+    REQUIRE_OP(relu);
+    graft_graph *g = new_graph();
+    int32_t x = add_input(g, "x", GRAFT_FLOAT, 2, (int64_t[]){2, 6});
+    int32_t shp = add_input(g, "shape", GRAFT_INT64, 1, (int64_t[]){3});
+    int32_t r = binary(g, "Reshape", "reshape", x, shp);
+    int32_t y = unary(g, "Relu", "relu", r);
+    mark_output(g, y);
+    graft_plan *p = NULL;
+    graft_error err = {0};
+    graft_shape s[2] = {{2, {2, 6}}, {1, {3}}};
+    /* without the data the shape is unknowable */
+    assert_int_not_equal(graft_plan_create(g, NULL, 2, s, &p, &err), GRAFT_OK);
+    assert_non_null(strstr(err.msg, "reshape"));
+    graft_tensor *st = NULL;
+    assert_int_equal(graft_tensor_create(GRAFT_INT64, 1, (int64_t[]){3}, &st, &err), GRAFT_OK);
+    graft_tensor_i64(st)[0] = 3;
+    graft_tensor_i64(st)[1] = -1;
+    graft_tensor_i64(st)[2] = 2;
+    graft_plan_options o = graft_plan_options_default();
+    const graft_tensor *fv[2] = {NULL, st};
+    o.feed_values = fv;
+    assert_int_equal(graft_plan_create(g, &o, 2, s, &p, &err), GRAFT_OK);
+    graft_shape ys;
+    assert_true(graft_plan_value_shape(p, y, &ys));
+    assert_int_equal(ys.rank, 3);
+    assert_int_equal(ys.dims[0], 3);
+    assert_int_equal(ys.dims[1], 2);
+    assert_int_equal(ys.dims[2], 2);
+    float xd[12];
+    for (int i = 0; i < 12; i++)
+        xd[i] = (float)i - 5.5f;
+    graft_tensor *xt = make_f32(2, s[0].dims, xd);
+    const graft_tensor *in[2] = {xt, st};
+    assert_int_equal(graft_plan_run(p, in, &err), GRAFT_OK);
+    for (int i = 0; i < 12; i++)
+        assert_float_equal(graft_tensor_f32(graft_plan_output(p, 0))[i], xd[i] > 0 ? xd[i] : 0, 0);
+    /* another shape at run time is refused, naming the input */
+    graft_tensor_i64(st)[0] = 6;
+    graft_tensor_i64(st)[1] = 2;
+    graft_tensor_i64(st)[2] = -1;
+    assert_int_equal(graft_plan_run(p, in, &err), GRAFT_ERR_ARG);
+    assert_non_null(strstr(err.msg, "shape"));
+    graft_tensor_destroy(xt);
+    graft_tensor_destroy(st);
+    graft_plan_destroy(p);
+    graft_graph_destroy(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -845,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_backward_missing_gradient_named),
         cmocka_unit_test(test_dropout_seeded),
         cmocka_unit_test(test_infer_error_named),
+        cmocka_unit_test(test_feed_values_fold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
