@@ -33,7 +33,7 @@ static const char help[] =
     "  --per-class N         labelled images per class (default: all)\n"
     "  --eval-images F --eval-labels F | --eval-data DIR   test set (default with\n"
     "                        the default data: Fashion-MNIST t10k, same classes)\n"
-    "  --val-split F         fraction held out for validation (default 0)\n"
+    "  --val-split F         fraction held out for validation (default 0.1)\n"
     "preprocessing (default: the backbone's manifest, else its input shape)\n"
     "  --size HxW  --channels 1|3  --scale X  --mean a,b,c  --std a,b,c\n"
     "  --bgr | --rgb  --nhwc | --nchw\n"
@@ -42,8 +42,10 @@ static const char help[] =
     "  --dropout R           dropout rate before the last dense layer (default 0)\n"
     "training\n"
     "  --epochs N  --batch N  --optimizer sgd|adam  --lr X  --momentum X\n"
+    "                        (defaults: 20, 32, adam, 0.001, 0.9)\n"
     "  --l1 X  --l2 X        penalties on the head weights\n"
-    "  --patience N          early stopping on validation loss (needs --val-split)\n"
+    "  --patience N          early stopping on validation loss, restoring the best\n"
+    "                        epoch's weights (default 5; 0: off)\n"
     "  --augment LIST        flip[=P],rotate=F,zoom=F,crop=F (Keras-style; recomputes\n"
     "                        the backbone per batch)\n"
     "  --seed N              data selection, shuffling, init, dropout (default 42)\n"
@@ -64,7 +66,7 @@ typedef struct train_opts {
     cli_pp_flags ppf;
     graft_head_spec head;
     graft_train_config tc;
-    bool set_seed;
+    bool set_seed, set_patience;
 } train_opts;
 
 static void on_epoch(void *user, const graft_epoch_report *r)
@@ -180,6 +182,7 @@ static int parse(int argc, char **argv, train_opts *o)
             if (!cli_parse_int(n, v, 0, 100000, &l))
                 return CLI_USAGE;
             o->tc.patience = (int)l;
+            o->set_patience = true;
         } else if (strcmp(n, "--seed") == 0) {
             if (!cli_parse_u64(n, v, &o->tc.seed))
                 return CLI_USAGE;
@@ -206,8 +209,10 @@ static int parse(int argc, char **argv, train_opts *o)
                         "train: give --eval-data or --eval-images/--eval-labels, not both");
     if (!o->eval.dir && (!o->eval.images != !o->eval.labels))
         return cli_fail(CLI_USAGE, "train: --eval-images and --eval-labels go together");
-    if (o->tc.patience > 0 && o->tc.val_split <= 0)
-        return cli_fail(CLI_USAGE, "--patience: needs --val-split");
+    if (o->set_patience && o->tc.patience > 0 && o->tc.val_split <= 0)
+        return cli_fail(CLI_USAGE, "--patience: needs --val-split above 0");
+    if (o->tc.val_split <= 0)
+        o->tc.patience = 0; /* nothing to stop on */
     if (!o->data.dir && !o->data.images) {
         o->default_data = true;
         o->data.images = CLI_FMNIST_DIR "/train-images-idx3-ubyte.gz";
