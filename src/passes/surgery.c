@@ -157,24 +157,24 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
     out->reason[0] = 0;
     if (g->n_outputs != 1) {
         textf(why, sizeof why,
-                 "the graph has %d outputs, so there is no single classifier output to replace",
-                 (int)g->n_outputs);
+              "the graph has %d outputs, so there is no single classifier output to replace",
+              (int)g->n_outputs);
         return refuse(g, out, err, why);
     }
     int32_t y = g->outputs[0];
     const graft_value *yv = &g->values[y];
     if (yv->rank == 3 || yv->rank > 4) {
         textf(why, sizeof why,
-                 "output '%s' has shape %s (rank %d), which looks like a detection or sequence "
-                 "tensor, not [N, classes] scores",
-                 yv->name, graft_shape_format(yv->rank, yv->dims, shape, sizeof shape), yv->rank);
+              "output '%s' has shape %s (rank %d), which looks like a detection or sequence "
+              "tensor, not [N, classes] scores",
+              yv->name, graft_shape_format(yv->rank, yv->dims, shape, sizeof shape), yv->rank);
         return refuse(g, out, err, why);
     }
     if (yv->rank == 4 && ((yv->dims[2] > 1) || (yv->dims[3] > 1))) {
         textf(why, sizeof why,
-                 "output '%s' has shape %s, a spatial map (segmentation-like), not [N, classes] "
-                 "scores",
-                 yv->name, graft_shape_format(yv->rank, yv->dims, shape, sizeof shape));
+              "output '%s' has shape %s, a spatial map (segmentation-like), not [N, classes] "
+              "scores",
+              yv->name, graft_shape_format(yv->rank, yv->dims, shape, sizeof shape));
         return refuse(g, out, err, why);
     }
     char path[256] = "";
@@ -184,11 +184,11 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
         const graft_node *n = producer_of(g, v);
         if (!n) {
             textf(why, sizeof why,
-                     "no Gemm, MatMul or 1x1 Conv classifier lies between output '%s' and %s "
-                     "'%s'",
-                     yv->name,
-                     g->values[v].kind == GRAFT_VALUE_INPUT ? "the graph input" : "the constant",
-                     g->values[v].name);
+                  "no Gemm, MatMul or 1x1 Conv classifier lies between output '%s' and %s "
+                  "'%s'",
+                  yv->name,
+                  g->values[v].kind == GRAFT_VALUE_INPUT ? "the graph input" : "the constant",
+                  g->values[v].name);
             return refuse(g, out, err, why);
         }
         int32_t ni = (int32_t)(n - g->nodes);
@@ -231,9 +231,9 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
             }
             if (feat < 0) {
                 textf(why, sizeof why,
-                         "walking back from output '%s' reached %s, which is not a MatMul + "
-                         "bias classifier",
-                         yv->name, label(n, lb, sizeof lb));
+                      "walking back from output '%s' reached %s, which is not a MatMul + "
+                      "bias classifier",
+                      yv->name, label(n, lb, sizeof lb));
                 return refuse(g, out, err, why);
             }
         } else if (is_op(n, "Conv") && conv_is_1x1(g, n)) {
@@ -244,25 +244,25 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
                  * models end, so that is not guessed. */
                 if (!(saw_relu || saw_softmax) || !src) {
                     textf(why, sizeof why,
-                             "output '%s' comes from %s and global pooling with no softmax: it "
-                             "looks like an embedding, not a classifier (no Gemm/MatMul tail)",
-                             yv->name, label(n, lb, sizeof lb));
+                          "output '%s' comes from %s and global pooling with no softmax: it "
+                          "looks like an embedding, not a classifier (no Gemm/MatMul tail)",
+                          yv->name, label(n, lb, sizeof lb));
                     return refuse(g, out, err, why);
                 }
             } else if (!src || !(is_global_pool(g, src) || spatially_1x1(g, n->inputs[0]))) {
                 textf(why, sizeof why,
-                         "walking back from output '%s' reached %s, which does not read pooled "
-                         "features",
-                         yv->name, label(n, lb, sizeof lb));
+                      "walking back from output '%s' reached %s, which does not read pooled "
+                      "features",
+                      yv->name, label(n, lb, sizeof lb));
                 return refuse(g, out, err, why);
             }
             cls = ni;
             feat = n->inputs[0];
         } else {
             textf(why, sizeof why,
-                     "walking back from output '%s' reached %s before any Gemm, MatMul or 1x1 "
-                     "Conv classifier",
-                     yv->name, label(n, lb, sizeof lb));
+                  "walking back from output '%s' reached %s before any Gemm, MatMul or 1x1 "
+                  "Conv classifier",
+                  yv->name, label(n, lb, sizeof lb));
             return refuse(g, out, err, why);
         }
     }
@@ -282,15 +282,15 @@ graft_status graft_surgery_find_features(const graft_graph *g, graft_feature_inf
     }
     if (g->values[feat].kind == GRAFT_VALUE_INITIALIZER) {
         textf(why, sizeof why, "the classifier %s reads the constant '%s'",
-                 label(&g->nodes[cls], lb, sizeof lb), g->values[feat].name);
+              label(&g->nodes[cls], lb, sizeof lb), g->values[feat].name);
         return refuse(g, out, err, why);
     }
     out->value = feat;
     out->classifier_node = cls;
     textf(out->reason, sizeof out->reason,
-             "'%s' is the input of the final classifier, %s%s (output '%s' via %s)",
-             g->values[feat].name, label(&g->nodes[cls], lb, sizeof lb), stepped, yv->name,
-             *path ? path : "no other op");
+          "'%s' is the input of the final classifier, %s%s (output '%s' via %s)",
+          g->values[feat].name, label(&g->nodes[cls], lb, sizeof lb), stepped, yv->name,
+          *path ? path : "no other op");
     return GRAFT_OK;
 }
 
