@@ -48,3 +48,37 @@ void graft__act_row(float *y, int64_t n, float bias, const float *z, const graft
         break;
     }
 }
+
+void graft__act_grad_from_output(float *g, const float *y, int64_t n, const graft__act *act)
+{
+    const float a = act->a, b = act->b;
+    switch (act->kind) {
+    case GRAFT__ACT_NONE:
+        break;
+    case GRAFT__ACT_RELU:
+        for (int64_t i = 0; i < n; i++)
+            g[i] = y[i] > 0.0f ? g[i] : 0.0f;
+        break;
+    case GRAFT__ACT_CLIP:
+        for (int64_t i = 0; i < n; i++)
+            g[i] = y[i] > a && y[i] < b ? g[i] : 0.0f;
+        break;
+    case GRAFT__ACT_LEAKY_RELU:
+        /* the sign of y is the sign of the input for a positive slope */
+        for (int64_t i = 0; i < n; i++)
+            g[i] = (a >= 0.0f ? y[i] >= 0.0f : y[i] <= 0.0f) ? g[i] : a * g[i];
+        break;
+    case GRAFT__ACT_SIGMOID:
+        for (int64_t i = 0; i < n; i++)
+            g[i] *= y[i] * (1.0f - y[i]);
+        break;
+    case GRAFT__ACT_TANH:
+        for (int64_t i = 0; i < n; i++)
+            g[i] *= 1.0f - y[i] * y[i];
+        break;
+    case GRAFT__ACT_HARD_SIGMOID:
+        for (int64_t i = 0; i < n; i++)
+            g[i] = y[i] > 0.0f && y[i] < 1.0f ? a * g[i] : 0.0f;
+        break;
+    }
+}

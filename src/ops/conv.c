@@ -4,8 +4,11 @@
  *           (zero outside X); FusedConv: Y = act(conv(X,W,B) + Z).
  * Backward: dB[m] += Σ dY[n,m,·];  dW = dY ⋆ X;  dX = Wᵀ ⋆ dY (the
  *           transposed convolution), both per group, via im2col/col2im.
+ *           FusedConv first takes dY through the activation (its derivative
+ *           is read off the kept output Y); dZ += that gradient.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/act.h"
@@ -249,6 +252,40 @@ static graft_status conv_backward(graft_op_call *c)
     return GRAFT_OK;
 }
 
+static graft_status fused_conv_backward(graft_op_call *c)
+{
+    const conv_params *p = c->params;
+    graft__conv_geom geo;
+    int rank = 0;
+    int64_t dims[GRAFT_MAX_RANK];
+    if (!c->d_out[0])
+        return GRAFT_OK;
+    graft_status st = conv_geometry(c, &geo, &rank, dims);
+    if (st != GRAFT_OK)
+        return st;
+    int64_t n = graft_shape_nelem(rank, dims);
+    /* not the scratch buffer: the convolution backward needs that one */
+    float *g = malloc((size_t)(n > 0 ? n : 1) * sizeof *g);
+    if (!g)
+        return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory for the activation gradient");
+    memcpy(g, graft_tensor_f32(c->d_out[0]), (size_t)n * sizeof *g);
+    graft__act_grad_from_output(g, graft_tensor_f32(c->out[0]), n, &p->act);
+    if (c->n_in > 3 && c->in[3] && c->d_in[3]) {
+        float *dz = graft_tensor_f32(c->d_in[3]);
+        for (int64_t i = 0; i < n; i++)
+            dz[i] += g[i];
+    }
+    float *dx = c->d_in[0] ? graft_tensor_f32(c->d_in[0]) : NULL;
+    float *dw = c->n_in > 1 && c->d_in[1] ? graft_tensor_f32(c->d_in[1]) : NULL;
+    float *db = c->n_in > 2 && c->in[2] && c->d_in[2] ? graft_tensor_f32(c->d_in[2]) : NULL;
+    st = graft__conv_backward(&geo, graft_tensor_f32(c->in[0]), graft_tensor_f32(c->in[1]), g, dx,
+                              dw, db, c->ctx);
+    free(g);
+    if (st != GRAFT_OK)
+        return graft__op_fail(c, st, "out of memory for the convolution workspace");
+    return GRAFT_OK;
+}
+
 const graft_op_def graft__op_conv = {
     .op_type = "Conv",
     .domain = "",
@@ -268,5 +305,5 @@ const graft_op_def graft__op_fused_conv = {
     .parse = fused_conv_parse,
     .infer = conv_infer,
     .forward = conv_forward,
-    .backward = NULL,
+    .backward = fused_conv_backward,
 };
