@@ -719,6 +719,41 @@ static void test_constant(void **state)
     graft_graph_destroy(g);
 }
 
+/* Ops flagged GRAFT_OP_ALIAS_INPUT0 must run with output 0 in input 0's
+ * buffer (the executor shares it when input 0 dies there). */
+static void test_alias_in_place(void **state)
+{
+    (void)state;
+    static const char *ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity",
+                                "Dropout"};
+    int64_t d[3] = {2, 1, 6}, shape[2] = {3, 4}, two = 2, one = 1, ax = 1;
+    for (int k = 0; k < 6; k++) {
+        graft_graph *g = lt_graph(13);
+        const graft_op_def *def = graft__op_table[graft__op_lookup(ops[k], "")];
+        assert_true(def->flags & GRAFT_OP_ALIAS_INPUT0);
+        int n_in = !strcmp(ops[k], "Reshape") || !strcmp(ops[k], "Squeeze") ||
+                   !strcmp(ops[k], "Unsqueeze") ? 2 : 1;
+        int32_t n = lt_node(g, ops[k], n_in, 0, 1);
+        graft_tensor *x = lt_tensor_rand(3, d, 40 + (uint64_t)k, -1, 1), *want = NULL;
+        graft_tensor_clone(x, &want, NULL);
+        graft_tensor *a = !strcmp(ops[k], "Reshape") ? lt_tensor_i64(1, &two, shape)
+                                                     : lt_tensor_i64(1, &one, &ax);
+        graft_tensor *in[2] = {x, a};
+        lt_call c;
+        assert_int_equal(lt_prepare(&c, g, n, n_in, in, 0), GRAFT_OK);
+        free(c.out[0]->data);
+        c.out[0]->data = x->data;
+        c.out[0]->owned = false;
+        assert_int_equal(lt_forward(&c), GRAFT_OK);
+        assert_memory_equal(x->data, want->data, want->nbytes);
+        lt_call_fini(&c);
+        graft_tensor_destroy(x);
+        graft_tensor_destroy(want);
+        graft_tensor_destroy(a);
+        graft_graph_destroy(g);
+    }
+}
+
 static void test_onnx_node_data(void **state)
 {
     (void)state;
@@ -740,6 +775,7 @@ int main(void)
         cmocka_unit_test(test_concat),       cmocka_unit_test(test_shape_gather),
         cmocka_unit_test(test_slice),        cmocka_unit_test(test_cast),
         cmocka_unit_test(test_identity_dropout), cmocka_unit_test(test_constant),
+        cmocka_unit_test(test_alias_in_place),
         cmocka_unit_test(test_onnx_node_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
