@@ -264,6 +264,48 @@ static int64_t round_up(int64_t v, int64_t to)
     return (v + to - 1) / to * to;
 }
 
+/* Below this many output columns per thread, splitting the columns starves
+ * the micro-kernel; BLIS then splits the rows instead. */
+#define CONV_MIN_SPLIT 64
+
+/* Few, small images (deep layers at batch 1): im2col once per image and
+ * group, then one GEMM that BLIS spreads over the threads. */
+static graft_status blas_threaded_forward(const graft__conv_geom *g, const conv_dims *d,
+                                          const float *x, const float *w, const float *bias,
+                                          const float *z, const graft__act *act, float *y,
+                                          graft_exec_ctx *ctx, int nt)
+{
+    const int pointwise = is_pointwise(g);
+    float *col = NULL;
+    if (!pointwise) {
+        col = ctx->scratch(ctx, (size_t)(d->kdim * d->p) * sizeof(float));
+        if (!col)
+            return GRAFT_ERR_NOMEM;
+    }
+    const bool fuse = bias || z || act->kind != GRAFT__ACT_NONE;
+    for (int64_t ni = 0; ni < g->n; ni++)
+        for (int64_t gi = 0; gi < g->group; gi++) {
+            const float *xg = x + ni * g->c * d->ip + gi * d->cg * d->ip;
+            float *yg = y + ni * g->m * d->p + gi * d->mg * d->p;
+            const float *b = xg;
+            if (!pointwise) {
+                im2col(g, d, xg, col, nt);
+                b = col;
+            }
+            graft__sgemm(d->mg, d->p, d->kdim, 1.0f, w + gi * d->mg * d->kdim, d->kdim, 1, b,
+                         d->p, 1, 0.0f, yg, d->p, 1, nt);
+            if (!fuse)
+                continue;
+            const float *zg = z ? z + ni * g->m * d->p + gi * d->mg * d->p : NULL;
+            const float *bg = bias ? bias + gi * d->mg : NULL;
+            int64_t rows = d->mg, p = d->p;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && rows * p >= CONV_PAR_MIN)
+            for (int64_t m = 0; m < rows; m++)
+                graft__act_row(yg + m * p, p, bg ? bg[m] : 0.0f, zg ? zg + m * p : NULL, act);
+        }
+    return GRAFT_OK;
+}
+
 /* Forward for the GEMM paths. Work items are (image, group, column tile);
  * each thread builds its own im2col tile in its slice of the scratch buffer
  * and runs a single-threaded GEMM on it, then applies bias/Z/activation to
@@ -276,9 +318,14 @@ static graft_status gemm_forward(const graft__conv_geom *g, const conv_dims *d, 
     int64_t tile_max = CONV_TILE_FLOATS / (d->kdim > 0 ? d->kdim : 1);
     tile_max = tile_max < 128 ? 128 : tile_max / CONV_TILE_ALIGN * CONV_TILE_ALIGN;
     int64_t n_tiles = (d->p + tile_max - 1) / tile_max;
-    if (g->n * g->group < 2 * nt) /* few images: balance the tiles of each one */
+    const bool few = g->n * g->group < 2 * nt;
+    if (few && nt > 1 && d->p < nt * CONV_MIN_SPLIT)
+        return blas_threaded_forward(g, d, x, w, bias, z, act, y, ctx, nt);
+    if (few) /* few images: balance the tiles of each one exactly */
         n_tiles = round_up(n_tiles, nt);
-    int64_t width = round_up((d->p + n_tiles - 1) / n_tiles, CONV_TILE_ALIGN);
+    int64_t width = (d->p + n_tiles - 1) / n_tiles;
+    if (!few)
+        width = round_up(width, CONV_TILE_ALIGN);
     if (width > d->p)
         width = d->p;
     n_tiles = (d->p + width - 1) / width;

@@ -180,6 +180,7 @@ static void check_forward(const ref_conv *r, int auto_pad, bool bias, bool fused
                           bool kernel_attr, uint64_t *rng)
 {
     kt_node *k = make_conv(r, auto_pad, bias, fused, z, kernel_attr, rng);
+    k->ctx.n_threads = 1 + (int)(kt_rand(rng) % 3); /* every threading split */
     assert_int_equal(kt_parse(k), GRAFT_OK);
     graft_status st = kt_infer(k);
     if (st != GRAFT_OK)
