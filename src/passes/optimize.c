@@ -192,6 +192,72 @@ static int fold_bn(graft_graph *g, int32_t bi, int32_t *consumers, graft_error *
     return 1;
 }
 
+/* Folds Add(Conv(x), per-channel constant) into the Conv's bias (CNTK and
+ * TensorFlow exports write the bias that way); 1 done, 0 not applicable. */
+static int fold_bias_add(graft_graph *g, int32_t ai, int32_t *consumers, graft_error *err)
+{
+    const graft_node *a = &g->nodes[ai];
+    if (a->n_inputs != 2 || a->n_outputs != 1 || a->outputs[0] < 0)
+        return 0;
+    for (int k = 0; k < 2; k++) {
+        int32_t x = a->inputs[k], c = a->inputs[1 - k];
+        if (x < 0 || c < 0 || consumers[x] != 1 || g->values[x].is_graph_output)
+            continue;
+        int32_t ci = g->values[x].producer;
+        if (ci < 0 || g->nodes[ci].removed || !is_op(&g->nodes[ci], "Conv") ||
+            g->nodes[ci].n_outputs != 1)
+            continue;
+        const graft_node *conv = &g->nodes[ci];
+        const graft_tensor *w = conv->n_inputs > 1 ? frozen_const(g, conv->inputs[1], -1) : NULL;
+        if (!w || w->rank < 3)
+            continue;
+        int64_t m = w->dims[0];
+        const graft_tensor *ct = frozen_const(g, c, m);
+        /* broadcast along the channel axis only: [M,1,1] or [1,M,1,1] */
+        int ch = ct ? ct->rank - (w->rank - 1) : -1;
+        bool per_channel = ct && ch >= 0 && ct->rank <= w->rank && ct->dims[ch] == m;
+        for (int i = 0; per_channel && i < ct->rank; i++)
+            per_channel = i == ch || ct->dims[i] == 1;
+        int32_t bv = conv->n_inputs > 2 ? conv->inputs[2] : -1;
+        const graft_tensor *b = bv >= 0 ? frozen_const(g, bv, m) : NULL;
+        if (!per_channel || (bv >= 0 && !b))
+            continue;
+        graft_tensor *nb = NULL;
+        int64_t bd[1] = {m};
+        if (graft_tensor_create(GRAFT_FLOAT, 1, bd, &nb, err))
+            return -1;
+        for (int64_t o = 0; o < m; o++)
+            graft_tensor_f32(nb)[o] =
+                (b ? graft_tensor_f32(b)[o] : 0.0f) + graft_tensor_f32(ct)[o];
+        char bname[256];
+        textf(bname, sizeof bname, "%s", g->values[conv->inputs[1]].name);
+        int32_t nbv = new_weight(g, bname, "_addfold_bias", nb, err);
+        if (nbv < 0)
+            return -1;
+        graft_node *cn = &g->nodes[ci];
+        if (cn->n_inputs < 3) {
+            int32_t *in = realloc(cn->inputs, 3 * sizeof *in);
+            if (!in)
+                return graft_error_set(err, GRAFT_ERR_NOMEM, "out of memory folding a bias"), -1;
+            cn->inputs = in;
+            cn->n_inputs = 3;
+        } else if (bv >= 0) {
+            consumers[bv]--;
+        }
+        cn->inputs[2] = nbv;
+        graft_node *an = &g->nodes[ai];
+        int32_t y = an->outputs[0];
+        consumers[c]--;
+        consumers[x] = 0;
+        g->values[x].producer = -1;
+        cn->outputs[0] = y;
+        g->values[y].producer = ci;
+        an->removed = true;
+        return 1;
+    }
+    return 0;
+}
+
 /* Node reading v, when exactly one live node does. */
 static int32_t only_consumer(const graft_graph *g, int32_t v)
 {
@@ -410,15 +476,31 @@ graft_status graft_passes_optimize_for_inference(graft_graph *g, int *n_rewrites
     graft_status st = GRAFT_OK;
     graft__si *s1 = NULL, *s2 = NULL;
     int32_t *consumers = graft__count_consumers(g);
+    int32_t *order = NULL;
     if (n_rewrites)
         *n_rewrites = 0;
     if (!consumers)
         return graft_error_set(err, GRAFT_ERR_NOMEM, "out of memory optimizing the graph");
-    int32_t n0 = g->n_nodes;
-    for (int32_t i = 0; i < n0; i++) {
-        if (g->nodes[i].removed || !is_op(&g->nodes[i], "BatchNormalization"))
+    /* topological order, so that Conv -> Add(bias) -> BN folds completely */
+    order = malloc((size_t)(g->n_nodes ? g->n_nodes : 1) * sizeof *order);
+    if (!order) {
+        st = graft_error_set(err, GRAFT_ERR_NOMEM, "out of memory optimizing the graph");
+        goto done;
+    }
+    int32_t n_live = graft_graph_topo_order(g, order, err);
+    if (n_live < 0) {
+        st = err && err->status ? err->status : GRAFT_ERR_INVALID;
+        goto done;
+    }
+    for (int32_t j = 0; j < n_live; j++) {
+        int32_t i = order[j];
+        int r = 0;
+        if (g->nodes[i].removed)
             continue;
-        int r = fold_bn(g, i, consumers, err);
+        if (is_op(&g->nodes[i], "BatchNormalization"))
+            r = fold_bn(g, i, consumers, err);
+        else if (is_op(&g->nodes[i], "Add"))
+            r = fold_bias_add(g, i, consumers, err);
         if (r < 0) {
             st = err && err->status ? err->status : GRAFT_ERR_NOMEM;
             goto done;
@@ -428,7 +510,7 @@ graft_status graft_passes_optimize_for_inference(graft_graph *g, int *n_rewrites
     if ((st = graft__infer_static_shapes(g, 1, &s1, err)) ||
         (st = graft__infer_static_shapes(g, 2, &s2, err)))
         goto done;
-    n0 = g->n_nodes;
+    int32_t n0 = g->n_nodes;
     for (int32_t i = 0; i < n0; i++) {
         if (g->nodes[i].removed || !is_op(&g->nodes[i], "Conv"))
             continue;
@@ -442,6 +524,7 @@ graft_status graft_passes_optimize_for_inference(graft_graph *g, int *n_rewrites
     st = graft_graph_compact(g, err);
 done:
     free(consumers);
+    free(order);
     free(s1);
     free(s2);
     if (n_rewrites)

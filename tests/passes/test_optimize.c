@@ -182,7 +182,8 @@ static void test_trainable_blocks(void **state)
     graft_graph_destroy(g);
 }
 
-/* Not fused: a Conv output read twice, and an Add that broadcasts. */
+/* Not fused: a Conv output read twice, and an Add that broadcasts an
+ * activation (not a residual). */
 static void test_leaves_alone(void **state)
 {
     (void)state;
@@ -195,8 +196,8 @@ static void test_leaves_alone(void **state)
     pu_node(g, "Relu", "r1", IN("c1"), "r1"); /* c1 read by BN and Relu */
     pu_node(g, "Add", "s", IN("b1", "r1"), "s");
     conv(g, "s", "W", NULL, "c2", 1);
-    pu_init(g, "Z", 3, (int64_t[]){4, 1, 1}, 0.3f, 0, NULL);
-    pu_node(g, "Add", "a2", IN("c2", "Z"), "a2"); /* broadcasting bias, not residual */
+    pu_node(g, "GlobalAveragePool", "gap", IN("s"), "gs");
+    pu_node(g, "Add", "a2", IN("c2", "gs"), "a2"); /* [N,4,8,8] + [N,4,1,1] */
     pu_node(g, "Relu", "r2", IN("a2"), "Y");
     pu_output(g, "Y");
     graft_graph *o = clone(g);
@@ -205,6 +206,42 @@ static void test_leaves_alone(void **state)
     assert_int_equal(n, 0);
     assert_int_equal(pu_count_op(o, "FusedConv"), 0);
     assert_int_equal(pu_count_op(o, "BatchNormalization"), 1);
+    check_same_outputs(g, o);
+    graft_graph_destroy(o);
+    graft_graph_destroy(g);
+}
+
+/* CNTK style bias: Conv (no B) -> Add([C,1,1] constant) -> Relu becomes one
+ * FusedConv with a new bias; a [C,H,W]-shaped constant is not a bias. */
+static void test_bias_add_fold(void **state)
+{
+    (void)state;
+    graft_graph *g = pu_graph(8);
+    graft_error err = {0};
+    pu_input(g, "X", 4, (int64_t[]){1, 4, 8, 8});
+    pu_init(g, "W", 4, (int64_t[]){4, 4, 3, 3}, 0.3f, 0, NULL);
+    pu_init(g, "b", 1, (int64_t[]){4}, 0.3f, 0, NULL);
+    conv(g, "X", "W", NULL, "c1", 1);
+    pu_init(g, "P", 3, (int64_t[]){4, 1, 1}, 0.3f, 0, NULL);
+    pu_node(g, "Add", "plus", IN("c1", "P"), "a1");
+    pu_node(g, "Relu", "relu", IN("a1"), "r1");
+    conv(g, "r1", "W", "b", "c2", 1);
+    pu_init(g, "Q", 4, (int64_t[]){1, 4, 1, 1}, 0.3f, 0, NULL);
+    pu_node(g, "Add", "plus2", IN("Q", "c2"), "a2"); /* constant first, conv has a bias */
+    pu_init(g, "S", 3, (int64_t[]){4, 8, 8}, 0.3f, 0, NULL);
+    pu_node(g, "Add", "plus3", IN("a2", "S"), "Y");
+    pu_output(g, "Y");
+    graft_graph *o = clone(g);
+    int n = -1;
+    assert_int_equal(graft_passes_optimize_for_inference(o, &n, &err), GRAFT_OK);
+    assert_int_equal(n, 3); /* two bias folds, one fusion */
+    assert_int_equal(pu_count_op(o, "FusedConv"), 1);
+    assert_int_equal(pu_count_op(o, "Add"), 1);
+    assert_int_equal(pu_count_op(o, "Conv"), 1);
+    float b0 = graft_tensor_f32(g->values[pu_val(g, "b")].data)[0];
+    float p0 = graft_tensor_f32(g->values[pu_val(g, "P")].data)[0];
+    assert_true(graft_tensor_f32(o->values[pu_val(o, "b")].data)[0] == b0);
+    assert_true(graft_tensor_f32(o->values[pu_val(o, "P")].data)[0] == p0);
     check_same_outputs(g, o);
     graft_graph_destroy(o);
     graft_graph_destroy(g);
@@ -320,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_full_opset10_clip_attributes),
         cmocka_unit_test(test_trainable_blocks),
         cmocka_unit_test(test_leaves_alone),
+        cmocka_unit_test(test_bias_add_fold),
         cmocka_unit_test(test_after_surgery),
         cmocka_unit_test(test_weights_through_identity),
         cmocka_unit_test(test_other_activations),
