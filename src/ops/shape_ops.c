@@ -2,8 +2,8 @@
  * Unsqueeze, Identity, Dropout, Shape, Constant, Cast.
  *
  *   Reshape/Flatten/Squeeze/Unsqueeze/Identity: y = x (new shape), dx += dy.
- *   Dropout: inference y = x, mask = all true. Training (ctx->training, on a
- *     value that needs a gradient, i.e. not in a frozen backbone) draws
+ *   Dropout: inference y = x, mask = all true. Training (ctx->training, on
+ *     the trained part of the graph, never in a frozen backbone) draws
  *     m ~ Bernoulli(1 - ratio) and gives y = x m / (1 - ratio), dx += dy m / (1 - ratio).
  *   Shape, Constant, Cast: no gradient.
  *
@@ -370,12 +370,34 @@ typedef struct dropout_params {
     float ratio;       /* attribute form (opset < 12) or default */
     bool ratio_input;  /* opset >= 12: ratio is input 1 when present */
     graft_dtype mask_dtype;
+    bool trained;      /* on the trained part of the graph: drops in training */
 } dropout_params;
+
+/* A Dropout regularises what is being trained: its input carries a gradient
+ * (after a trained layer) or its output feeds a node with a trainable
+ * parameter (the new head's dense layer right after the features). A frozen
+ * backbone's Dropout is neither, and stays identity even in training, even
+ * with training_mode=true in the file. */
+static bool dropout_trained(const graft_graph *g, const graft_node *n)
+{
+    if (n->inputs[0] >= 0 && g->values[n->inputs[0]].needs_grad)
+        return true;
+    int32_t y = n->outputs[0];
+    for (int32_t i = 0; y >= 0 && i < g->n_nodes; i++) {
+        const graft_node *m = &g->nodes[i];
+        bool consumes = false;
+        for (int k = 0; !m->removed && k < m->n_inputs; k++)
+            consumes |= m->inputs[k] == y;
+        for (int k = 0; consumes && k < m->n_inputs; k++)
+            if (m->inputs[k] >= 0 && g->values[m->inputs[k]].trainable)
+                return true;
+    }
+    return false;
+}
 
 static graft_status dropout_parse(const graft_graph *g, const graft_node *n, void *params,
                                   graft_error *err)
 {
-    (void)g;
     dropout_params *p = params;
     bool modern = n->opset >= 12 || n->opset <= 0;
     p->ratio = graft_node_attr_float(n, "ratio", 0.5f);
@@ -385,7 +407,11 @@ static graft_status dropout_parse(const graft_graph *g, const graft_node *n, voi
     if (n->n_outputs > 2)
         return lu_node_fail(err, n, GRAFT_ERR_INVALID, "Dropout has at most 2 outputs, got %d",
                             n->n_outputs);
-    return lu_check_inputs(err, n, 1, modern ? 3 : 1);
+    graft_status st = lu_check_inputs(err, n, 1, modern ? 3 : 1);
+    if (st)
+        return st;
+    p->trained = dropout_trained(g, n);
+    return GRAFT_OK;
 }
 
 static graft_status dropout_infer(graft_op_call *c)
@@ -420,13 +446,8 @@ static inline uint64_t rng_next(uint64_t *s)
 
 static bool dropout_active(const graft_op_call *c)
 {
-    if (!c->ctx || !c->ctx->training || !c->state)
-        return false;
-    /* A frozen backbone's Dropout stays identity even in training, and even
-     * with training_mode=true in the file: only Dropout on a value that
-     * carries a gradient (the new head) drops. */
-    int32_t v = c->node->inputs[0];
-    return v >= 0 && c->graph && c->graph->values[v].needs_grad;
+    const dropout_params *p = c->params;
+    return c->ctx && c->ctx->training && c->state && p->trained;
 }
 
 static graft_status dropout_forward(graft_op_call *c)

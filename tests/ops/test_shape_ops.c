@@ -638,6 +638,23 @@ static void test_identity_dropout(void **state)
     lt_call_fini(&c);
     assert_true(lt_gradcheck(g, n, 2, bin, 1, 1e-3, 1e-3, true) <= 1e-3);
     graft_graph_destroy(g);
+    /* head without a hidden layer: features (no gradient) -> Dropout -> a
+     * dense layer with a trainable weight: still drops */
+    g = lt_graph(13);
+    n = lt_node(g, "Dropout", 2, 0, 1);
+    int32_t w = graft_graph_add_value(g, "W", NULL), out = graft_graph_add_value(g, "logits", NULL);
+    g->values[w].trainable = true;
+    int32_t mm_in[2] = {g->nodes[n].outputs[0], w};
+    graft_graph_add_node(g, "MatMul", "", "fc", 2, mm_in, 1, &out, NULL);
+    assert_int_equal(lt_prepare(&c, g, n, 2, bin, 0), GRAFT_OK);
+    c.ctx.training = true;
+    assert_int_equal(lt_forward(&c), GRAFT_OK);
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < total; i++)
+        zeros += graft_tensor_f32(c.out[0])[i] == 0.0f;
+    assert_true(zeros > total / 5);
+    lt_call_fini(&c);
+    graft_graph_destroy(g);
     graft_tensor_destroy(xb);
     graft_tensor_destroy(tr);
     graft_tensor_destroy(ratio);
