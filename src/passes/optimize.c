@@ -102,7 +102,8 @@ static int32_t new_weight(graft_graph *g, const char *base, const char *suffix, 
 }
 
 /* Folds BN node `bi` into the Conv before it; 1 if done, 0 if not
- * applicable, <0 on error. */
+ * applicable, <0 on error. consumers[] (sized before any new value) is only
+ * read for activations, which the folds never create. */
 static int fold_bn(graft_graph *g, int32_t bi, int32_t *consumers, graft_error *err)
 {
     const graft_node *bn = &g->nodes[bi];
@@ -173,22 +174,15 @@ static int fold_bn(graft_graph *g, int32_t bi, int32_t *consumers, graft_error *
         cn->inputs = in;
         cn->n_inputs = 3;
     }
-    consumers[cn->inputs[1]]--;
-    if (bv >= 0)
-        consumers[bv]--;
     cn->inputs[1] = wn;
     cn->inputs[2] = bn_;
     graft_node *bnn = &g->nodes[bi];
     int32_t y = bnn->outputs[0];
-    for (int k = 1; k < 5; k++)
-        consumers[bnn->inputs[k]]--;
     consumers[x] = 0;
     g->values[x].producer = -1;
     cn->outputs[0] = y;
     g->values[y].producer = ci;
     bnn->removed = true;
-    /* new values: consumers[] was sized for the old count; the caller
-     * re-counts before using the new indices */
     return 1;
 }
 
@@ -241,13 +235,10 @@ static int fold_bias_add(graft_graph *g, int32_t ai, int32_t *consumers, graft_e
                 return graft_error_set(err, GRAFT_ERR_NOMEM, "out of memory folding a bias"), -1;
             cn->inputs = in;
             cn->n_inputs = 3;
-        } else if (bv >= 0) {
-            consumers[bv]--;
         }
         cn->inputs[2] = nbv;
         graft_node *an = &g->nodes[ai];
         int32_t y = an->outputs[0];
-        consumers[c]--;
         consumers[x] = 0;
         g->values[x].producer = -1;
         cn->outputs[0] = y;

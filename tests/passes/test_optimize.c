@@ -245,6 +245,25 @@ static void test_bias_add_fold(void **state)
     check_same_outputs(g, o);
     graft_graph_destroy(o);
     graft_graph_destroy(g);
+
+    /* Conv -> Add(bias) -> BN -> Relu: both folds, then the fusion */
+    g = pu_graph(13);
+    pu_input(g, "X", 4, (int64_t[]){-1, 4, 8, 8});
+    pu_init(g, "W", 4, (int64_t[]){4, 4, 3, 3}, 0.3f, 0, NULL);
+    conv(g, "X", "W", NULL, "c1", 1);
+    pu_init(g, "P", 4, (int64_t[]){1, 4, 1, 1}, 0.3f, 0, NULL);
+    pu_node(g, "Add", "plus", IN("c1", "P"), "a1");
+    bn(g, "a1", "bn1", "b1");
+    pu_node(g, "Relu", "relu", IN("b1"), "Y");
+    pu_output(g, "Y");
+    o = clone(g);
+    assert_int_equal(graft_passes_optimize_for_inference(o, &n, &err), GRAFT_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(pu_count_op(o, "FusedConv"), 1);
+    assert_int_equal(o->n_nodes, 1);
+    check_same_outputs(g, o);
+    graft_graph_destroy(o);
+    graft_graph_destroy(g);
 }
 
 /* After a head is attached and frozen, the backbone clone still fuses and
