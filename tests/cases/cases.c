@@ -21,6 +21,7 @@
 
 #include "cu.h"
 #include "onnx_util.h"
+#include "train/train_internal.h"
 
 #define NEEDLES(...) ((const char *const[]){__VA_ARGS__, NULL})
 #define PY(...) CU_CHECK(cu_py(__VA_ARGS__) == 0, "python check failed: " __VA_ARGS__)
@@ -55,12 +56,12 @@ static graft_graph *sets(void)
 
 static const char *fresh_dir(const char *tag)
 {
-    char *d = strdup(cu_fmt("%s/%s-XXXXXX", cu_work(), tag));
+    char *d = (char *)cu_keep(cu_fmt("%s/%s-XXXXXX", cu_work(), tag));
     if (!mkdtemp(d)) {
         CU_CHECK(0, "mkdtemp %s", d);
         return NULL;
     }
-    return d; /* leaked on purpose: lives until exit */
+    return d;
 }
 
 static const char *export_file(const graft_graph *g, const char *tag, size_t threshold)
@@ -68,7 +69,7 @@ static const char *export_file(const graft_graph *g, const char *tag, size_t thr
     const char *d = fresh_dir(tag);
     if (!d)
         return NULL;
-    const char *path = strdup(cu_fmt("%s/model.onnx", d));
+    const char *path = cu_keep(cu_fmt("%s/model.onnx", d));
     graft_onnx_export_options eo = graft_onnx_export_options_default();
     eo.external_threshold = threshold;
     graft_error err = {0};
@@ -191,9 +192,9 @@ static void case_B01(void)
 }
 
 /* sha256 + listing of every file under root except the folders in keep */
-static char *snapshot(const char *root, const char *tag)
+static const char *snapshot(const char *root, const char *tag)
 {
-    char *out = strdup(cu_fmt("%s/../snap-%s.txt", root, tag));
+    const char *out = cu_keep(cu_fmt("%s/../snap-%s.txt", root, tag));
     cu_sh("cd '%s' && { find . -path './x*' -prune -o -print | LC_ALL=C sort; "
           "find . -path './x*' -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum; "
           "} > '%s'",
@@ -205,13 +206,13 @@ static void b02_export(const char *root, const char *sub, graft_graph *g)
 {
     const char *x = cu_fmt("%s/%s", root, sub);
     cu_sh("cp -a '%s/B02_extdata_save_traversal/export_trap' '%s'", root, x);
-    const char *out = strdup(cu_fmt("%s/out.onnx", x));
-    char *before = snapshot(root, "before");
+    const char *out = cu_keep(cu_fmt("%s/out.onnx", x));
+    const char *before = snapshot(root, "before");
     graft_onnx_export_options eo = graft_onnx_export_options_default();
     eo.external_threshold = 1; /* force external data */
     graft_error err = {0};
     graft_status st = graft_onnx_export_file(g, out, &eo, &err);
-    char *after = snapshot(root, "after");
+    const char *after = snapshot(root, "after");
     CU_CHECK(cu_sh("cmp -s '%s' '%s'", before, after) == 0,
              "%s: files outside the output dir changed: diff %s %s", sub, before, after);
     if (cu_sh("cmp -s '%s' '%s'", before, after) != 0)
@@ -232,8 +233,6 @@ static void b02_export(const char *root, const char *sub, graft_graph *g)
         graft_graph *h = load(out);
         graft_graph_destroy(h);
     }
-    free(before);
-    free(after);
 }
 
 static void case_B02(void)
@@ -410,14 +409,17 @@ static void case_B08(void)
     int n = cu_read_inputs(P("test_data_set_0"), in, 4);
     graft_head_info hi;
     int64_t lab[1] = {0};
+    /* the weights count as backbone weights exactly as initializers would
+     * (`graft inspect` prints this count) */
+    int64_t np = graft_graph_param_count(g, false);
+    CU_CHECK(np >= 112, "imported model counts %lld parameters; the Constant-node Conv weight "
+             "and bias alone are 112 floats", (long long)np);
     if (n == 1 && head_and_train(g, "Y", 2, in[0], lab, 1, 1, 2, &hi) && wc >= 0 && bc >= 0) {
-        const graft_value *W = &g->values[wc], *B = &g->values[bc];
-        CU_CHECK(W->data && B->data, "Conv weight/bias from Constant nodes are not constants");
-        if (W->data && B->data)
-            CU_CHECK(graft_tensor_nelem(W->data) + graft_tensor_nelem(B->data) == 112,
-                     "Wc+Bc hold %lld floats, want 112",
-                     (long long)(graft_tensor_nelem(W->data) + graft_tensor_nelem(B->data)));
-        CU_CHECK(!W->trainable && !B->trainable, "Constant-node weights not frozen");
+        int64_t frozen = graft_graph_param_count(g, false) - graft_graph_param_count(g, true);
+        CU_CHECK(frozen >= 112, "after freeze %lld frozen backbone parameters, want >= 112 "
+                 "(Wc 108 + Bc 4 from Constant nodes)", (long long)frozen);
+        CU_CHECK(!g->values[wc].trainable && !g->values[bc].trainable,
+                 "Constant-node weights not frozen");
         const char *out = export_file(g, "b08", 0);
         if (out)
             PY("checker '%s'", out);
@@ -852,6 +854,38 @@ static void bn_case(bool b26)
             CU_CHECK(!g->values[v].trainable && !g->values[v].needs_grad,
                      "%s trainable or needs_grad after freeze", bn_backbone[i]);
     }
+    if (!b26) {
+        /* optimizer state: graft's own trainer (internal API: the public one
+         * only takes image data sets) holds moments only for head parameters */
+        graft__trainer tr;
+        memset(&tr, 0, sizeof tr);
+        graft_train_config tc = graft_train_config_default();
+        tc.optimizer = GRAFT_OPT_ADAM;
+        graft_shape fs = {x->rank, {0}};
+        memcpy(fs.dims, x->dims, sizeof fs.dims);
+        if (graft__trainer_init(&tr, g, g->inputs[0], hi.logits, &fs, &tc, &err) != GRAFT_OK) {
+            CU_CHECK(0, "graft__trainer_init: %s", err.msg);
+        } else {
+            int32_t lab32[64];
+            for (int64_t i = 0; i < n && i < 64; i++)
+                lab32[i] = (int32_t)lab[i];
+            double ls = 0;
+            CU_CHECK(graft__trainer_grad(&tr, x, lab32, n, &ls, NULL, &err) == GRAFT_OK,
+                     "graft__trainer_grad: %s", err.msg);
+            graft__trainer_update(&tr);
+            printf("  graft's trainer holds %d parameters:", tr.n_params);
+            for (int i = 0; i < tr.n_params; i++) {
+                const graft_value *pv = &g->values[tr.params[i].value];
+                printf(" %s", pv->name);
+                CU_CHECK(graft_graph_find_value(orig, pv->name) < 0,
+                         "optimizer state for backbone tensor %s", pv->name);
+            }
+            printf("\n");
+            CU_CHECK(tr.n_params == 2, "%d optimizer parameters, want 2 (head weight and bias)",
+                     tr.n_params);
+            graft__trainer_fini(&tr);
+        }
+    }
     if (b26) {
         /* (3) in a training-mode plan, feat of train_data uses the stored statistics */
         int32_t f = val(g, "feat");
@@ -1034,6 +1068,7 @@ static void case_B30(void)
                             cu_compare("graft vs ONNX Runtime on the export", p1,
                                        cu_fmt("%s/output_0.pb", od), tol());
                         graft_tensor_destroy(o);
+                        printf("  ONNX Runtime ran the export; compared with graft's inference\n");
                     }
                 } else {
                     printf("  (ONNX Runtime not installed: ORT cross-check skipped)\n");
@@ -1103,6 +1138,30 @@ static void case_B31(void)
         graft_graph_destroy(m);
         free(buf);
         free(base);
+    }
+    /* a write error is reported, not swallowed, and leaves nothing behind */
+    const char *ro = fresh_dir("b31ro");
+    if (ro && geteuid() != 0) {
+        cu_sh("chmod a-w '%s'", ro);
+        graft_onnx_export_options eo = graft_onnx_export_options_default();
+        eo.external_threshold = 1 << 20;
+        graft_error err = {0};
+        const char *p = cu_keep(cu_fmt("%s/model.onnx", ro));
+        CU_CHECK(graft_onnx_export_file(g, p, &eo, &err) != GRAFT_OK,
+                 "export into a read-only folder reported success");
+        cu_check_message("export into a read-only folder", err.msg, NULL);
+        cu_sh("chmod u+w '%s'", ro);
+    }
+    {
+        graft_onnx_export_options eo = graft_onnx_export_options_default();
+        eo.external_threshold = 1 << 20;
+        graft_error err = {0};
+        const char *p = cu_fmt("%s/no/such/dir/model.onnx", cu_work());
+        CU_CHECK(graft_onnx_export_file(g, p, &eo, &err) != GRAFT_OK,
+                 "export into a missing folder reported success");
+        cu_check_message("export into a missing folder", err.msg, NULL);
+        CU_CHECK(strstr(err.msg, "no/such/dir") != NULL, "write error does not name the path: %s",
+                 err.msg);
     }
     graft_graph_destroy(g);
 }

@@ -40,6 +40,28 @@ void cu_info(const char *fmt, ...)
     fflush(stdout);
 }
 
+static char **kept;
+static size_t n_kept;
+
+static void keep_cleanup(void)
+{
+    for (size_t i = 0; i < n_kept; i++)
+        free(kept[i]);
+    free(kept);
+}
+
+const char *cu_keep(const char *s)
+{
+    if (!kept)
+        atexit(keep_cleanup);
+    char **k = realloc(kept, sizeof *kept * (n_kept + 1));
+    if (!k)
+        abort();
+    kept = k;
+    kept[n_kept] = strdup(s);
+    return kept[n_kept++];
+}
+
 const char *cu_fmt(const char *fmt, ...)
 {
     static char bufs[8][4096];

@@ -27,6 +27,8 @@ void cu_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* $GRAFT_SHARED_DIR or NULL; the scratch folder of this run (removed at exit). */
 const char *cu_shared(void);
 const char *cu_work(void);
+/* A copy of s freed at exit (paths that live for the whole run). */
+const char *cu_keep(const char *s);
 /* printf into a static rotating buffer (8 slots). */
 const char *cu_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* <shared>/cases/<ID>_* or NULL. */

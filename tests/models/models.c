@@ -103,7 +103,7 @@ static void compare_graphs(const graft_graph *a, const graft_graph *b)
 static void run_model(const model_case *mc, const char *dir)
 {
     cu_tol tol = cu_tol_models();
-    const char *src = strdup(cu_fmt("%s/model.onnx", dir));
+    const char *src = cu_keep(cu_fmt("%s/model.onnx", dir));
     graft_error err = {0};
     graft_graph *g = cu_import(src, &err);
     CU_CHECK(g != NULL, "import: %s", err.msg);
@@ -113,7 +113,7 @@ static void run_model(const model_case *mc, const char *dir)
     cu_run_all_sets(g, dir, &tol);
 
     printf("-- round trip\n");
-    const char *rt = strdup(cu_fmt("%s/rt.onnx", cu_work()));
+    const char *rt = cu_keep(cu_fmt("%s/rt.onnx", cu_work()));
     graft_onnx_export_options eo = graft_onnx_export_options_default();
     if (graft_onnx_export_file(g, rt, &eo, &err) != GRAFT_OK) {
         CU_CHECK(0, "export: %s", err.msg);
@@ -156,7 +156,7 @@ static void run_model(const model_case *mc, const char *dir)
     CU_CHECK(!isnan(loss), "training: %s", err.msg);
     if (!isnan(loss)) {
         printf("  4 SGD steps, last loss %.4f\n", loss);
-        const char *out = strdup(cu_fmt("%s/ft.onnx", cu_work()));
+        const char *out = cu_keep(cu_fmt("%s/ft.onnx", cu_work()));
         if (graft_onnx_export_file(g, out, &eo, &err) != GRAFT_OK) {
             CU_CHECK(0, "export after training: %s", err.msg);
         } else {
@@ -207,7 +207,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         if (strcmp(models[i].name, argv[1]) != 0)
             continue;
-        const char *dir = strdup(cu_fmt("%s/models/%s", sh, argv[1]));
+        const char *dir = cu_keep(cu_fmt("%s/models/%s", sh, argv[1]));
         printf("model %s\n", dir);
         run_model(&models[i], dir);
         return cu_finish(argv[1]);
