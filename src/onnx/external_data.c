@@ -349,3 +349,86 @@ int64_t graft__wire_find_nul_external(const uint8_t *buf, size_t len)
     walk(buf, len, 7, graph, &s);
     return s.found;
 }
+
+/* ---- nesting depth ----
+ * protobuf-c unpacks recursively without a depth limit, so a small file of
+ * graphs nested in attributes (or types nested in types) thousands deep
+ * would overflow the stack. We measure the nesting on the wire first. */
+
+typedef struct depth_scan {
+    int depth, max;
+    bool too_deep;
+} depth_scan;
+
+static bool d_graph(const uint8_t *p, size_t len, void *ctx);
+static bool d_type(const uint8_t *p, size_t len, void *ctx);
+
+static bool d_enter(depth_scan *s)
+{
+    if (++s->depth > s->max)
+        s->too_deep = true;
+    return !s->too_deep;
+}
+
+static bool d_nested_type(const uint8_t *p, size_t len, void *ctx, uint32_t field)
+{
+    depth_scan *s = ctx;
+    if (!d_enter(s))
+        return false;
+    bool ok = walk(p, len, field, d_type, ctx);
+    s->depth--;
+    return ok;
+}
+
+static bool d_seq(const uint8_t *p, size_t len, void *ctx) { return d_nested_type(p, len, ctx, 1); }
+static bool d_map(const uint8_t *p, size_t len, void *ctx) { return d_nested_type(p, len, ctx, 2); }
+
+static bool d_type(const uint8_t *p, size_t len, void *ctx)
+{
+    /* TypeProto: sequence_type 4, map_type 5, optional_type 9 */
+    return walk(p, len, 4, d_seq, ctx) && walk(p, len, 5, d_map, ctx) &&
+           walk(p, len, 9, d_seq, ctx);
+}
+
+static bool d_value_info(const uint8_t *p, size_t len, void *ctx)
+{
+    return walk(p, len, 2, d_type, ctx);
+}
+
+static bool d_attr(const uint8_t *p, size_t len, void *ctx)
+{
+    /* AttributeProto: g 6, graphs 11, tp 14, type_protos 15 */
+    return walk(p, len, 6, d_graph, ctx) && walk(p, len, 11, d_graph, ctx) &&
+           walk(p, len, 14, d_type, ctx) && walk(p, len, 15, d_type, ctx);
+}
+
+static bool d_node(const uint8_t *p, size_t len, void *ctx)
+{
+    return walk(p, len, 5, d_attr, ctx);
+}
+
+static bool d_graph(const uint8_t *p, size_t len, void *ctx)
+{
+    depth_scan *s = ctx;
+    if (!d_enter(s))
+        return false;
+    /* GraphProto: node 1, input 11, output 12, value_info 13 */
+    bool ok = walk(p, len, 1, d_node, ctx) && walk(p, len, 11, d_value_info, ctx) &&
+              walk(p, len, 12, d_value_info, ctx) && walk(p, len, 13, d_value_info, ctx);
+    s->depth--;
+    return ok;
+}
+
+static bool d_function(const uint8_t *p, size_t len, void *ctx)
+{
+    return walk(p, len, 7, d_node, ctx); /* FunctionProto.node */
+}
+
+bool graft__wire_too_deep(const uint8_t *buf, size_t len, int max_depth)
+{
+    depth_scan s = {0, max_depth, false};
+    /* ModelProto: graph 7, functions 25 */
+    if (walk(buf, len, 7, d_graph, &s))
+        walk(buf, len, 25, d_function, &s);
+    return s.too_deep;
+}

@@ -14,6 +14,7 @@
 #define IR_MAX 10
 #define OPSET_MIN 6 /* Clip-6 era files (B15b) are valid and supported */
 #define OPSET_MAX 21
+#define MAX_NESTING 100
 
 typedef struct importer {
     const char *file;     /* name in messages */
@@ -594,6 +595,12 @@ static graft_status import_mem(const void *data, size_t size, uint8_t *owned, co
                                const char *base_dir, graft_graph **out, graft_error *err)
 {
     const char *file = name && *name ? name : "<memory>";
+    if (graft__wire_too_deep(data, size, MAX_NESTING)) {
+        free(owned);
+        return graft_error_set(err, GRAFT_ERR_UNSUPPORTED,
+                               "%s: subgraphs or types nested more than %d deep", file,
+                               MAX_NESTING);
+    }
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, data);
     if (!m) {
         free(owned);

@@ -89,4 +89,8 @@ graft_status graft__external_read(const Onnx__TensorProto *tp, const char *base_
  * Returns the 0-based initializer ordinal, or -1 when none. */
 int64_t graft__wire_find_nul_external(const uint8_t *buf, size_t len);
 
+/* True when graphs or types nest deeper than max_depth (checked on the wire,
+ * before protobuf-c's unbounded recursive unpack runs). */
+bool graft__wire_too_deep(const uint8_t *buf, size_t len, int max_depth);
+
 #endif

@@ -430,6 +430,87 @@ static void test_truncated(void **state)
     free(buf);
 }
 
+/* ---- hand-made wire bytes ----
+ * Built back to front in one buffer (field order inside a message does not
+ * matter to protobuf, so a message's own fields go before its nested one). */
+
+typedef struct wbuf {
+    unsigned char *p;
+    size_t cap, pos; /* content is p[pos..cap) */
+} wbuf;
+
+static void prepend(wbuf *b, const unsigned char *d, size_t n)
+{
+    assert_true(n <= b->pos);
+    b->pos -= n;
+    memcpy(b->p + b->pos, d, n);
+}
+
+/* current content becomes field number field of a new message, preceded by
+ * that message's other fields head */
+static void wrap(wbuf *b, uint32_t field, const unsigned char *head, size_t head_n)
+{
+    unsigned char hdr[16], tmp[16];
+    size_t body = b->cap - b->pos, h = 0, t = 0;
+    uint64_t vals[2] = {(uint64_t)field << 3 | 2, body};
+    for (int k = 0; k < 2; k++) {
+        uint64_t v = vals[k];
+        t = 0;
+        do {
+            tmp[t++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+            v >>= 7;
+        } while (v);
+        memcpy(hdr + h, tmp, t);
+        h += t;
+    }
+    prepend(b, hdr, h);
+    if (head_n)
+        prepend(b, head, head_n);
+}
+
+/* A model whose If nodes nest graphs depth deep: must be refused cleanly
+ * (protobuf-c's recursive unpack would otherwise overflow the stack). */
+static void test_deep_nesting(void **state)
+{
+    (void)state;
+    for (int pass = 0; pass < 2; pass++) {
+        int depth = pass ? 100000 : 50;
+        wbuf g = {NULL, (size_t)depth * 40 + 64, 0};
+        g.p = malloc(g.cap);
+        assert_non_null(g.p);
+        g.pos = g.cap;
+        for (int k = 0; k < depth; k++) {
+            /* AttributeProto{name "b"; type GRAPH; g = graph} */
+            static const unsigned char attr_head[] = {0x0a, 1, 'b', 0xa0, 0x01, 5};
+            wrap(&g, 6, attr_head, sizeof attr_head);
+            /* NodeProto{op_type "If"; attribute} */
+            static const unsigned char node_head[] = {0x22, 2, 'I', 'f'};
+            wrap(&g, 5, node_head, sizeof node_head);
+            wrap(&g, 1, NULL, 0); /* GraphProto{node} */
+        }
+        /* ModelProto{ir_version 7; opset_import{version 13}; graph} */
+        static const unsigned char model_head[] = {0x08, 7, 0x42, 2, 0x10, 13};
+        wrap(&g, 7, model_head, sizeof model_head);
+        graft_graph *out = NULL;
+        graft_error err = {0};
+        graft_status st = graft_onnx_import_buffer(g.p + g.pos, g.cap - g.pos, "deep.onnx", NULL,
+                                                   NULL, &out, &err);
+        if (pass == 0) {
+            /* shallow nesting imports: one If node with its branch kept verbatim */
+            if (st)
+                fail_msg("%s", err.msg);
+            assert_int_equal(out->n_nodes, 1);
+            assert_non_null(out->nodes[0].attrs[0].source_pb);
+            graft_graph_destroy(out);
+        } else {
+            assert_int_equal(st, GRAFT_ERR_UNSUPPORTED);
+            assert_non_null(strstr(err.msg, "deep.onnx"));
+            assert_non_null(strstr(err.msg, "nested"));
+        }
+        free(g.p);
+    }
+}
+
 static void test_shared_models(void **state)
 {
     (void)state;
@@ -491,6 +572,7 @@ int main(void)
         cmocka_unit_test(test_b04_sizes),
         cmocka_unit_test(test_b18b_b24),
         cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_shared_models),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
