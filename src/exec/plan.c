@@ -835,6 +835,7 @@ static graft_status plan_gradients(graft_plan *p, graft_error *err)
         for (int k = 0; k < n->n_inputs; k++)
             if (n->inputs[k] >= 0 && (p->vflags[n->inputs[k]] & VF_GRAD))
                 pn->grad_path = true;
+        pn->call.grad_path = pn->grad_path;
         if (!pn->grad_path)
             continue;
         pn->d_in = calloc((size_t)(n->n_inputs ? n->n_inputs : 1), sizeof *pn->d_in);

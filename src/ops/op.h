@@ -50,6 +50,10 @@ typedef struct graft_op_call {
     graft_tensor **state;
     graft_exec_ctx *ctx;
     graft_error *err;
+    /* Set by the executor in training plans: some input of this node carries
+     * a gradient (a trainable parameter flows into it), so backward will run
+     * for it. Stochastic ops (Dropout) are active only then. */
+    bool grad_path;
 } graft_op_call;
 
 enum {
