@@ -219,8 +219,8 @@ graft_graph *cu_import(const char *path, graft_error *err)
     return g;
 }
 
-cu_tol cu_tol_cases(void) { return (cu_tol){1e-4, 2e-2, false}; }
-cu_tol cu_tol_models(void) { return (cu_tol){1e-4, 1e-3, true}; }
+cu_tol cu_tol_cases(void) { return (cu_tol){1e-4, 2e-2, false, 0}; }
+cu_tol cu_tol_models(void) { return (cu_tol){1e-4, 1e-3, true, 0}; }
 
 bool cu_compare(const char *what_in, const graft_tensor *got, const char *ref_in, const cu_tol *tol)
 {
@@ -279,6 +279,8 @@ bool cu_compare(const char *what_in, const graft_tensor *got, const char *ref_in
         else
             lim = tol->rel_f32 * maxref;
         lim = fmax(lim, 1e-7); /* an all-zero reference still allows float noise */
+        if (tol->abs_f32 > 0 && src != GRAFT_FLOAT16 && src != GRAFT_BFLOAT16)
+            lim = tol->abs_f32;
         ok = !nan_bad && maxd <= lim;
         CU_CHECK(!nan_bad, "%s: NaN/Inf pattern differs from the reference", what);
         CU_CHECK(maxd <= lim, "%s: max|diff| %.3g > %.3g (at %lld: got %.7g, ref %.7g; max|ref| %.4g)",
@@ -556,15 +558,16 @@ double cu_train(graft_graph *g, const graft_head_info *hi, const graft_tensor *x
     bool *reported = calloc((size_t)g->n_values, 1);
     if (graft_plan_create(g, &o, 1, &sh, &p, err) != GRAFT_OK)
         goto out;
-    if (graft_tensor_create(GRAFT_FLOAT, sh.rank, sh.dims, &xb, err) != GRAFT_OK)
+    size_t es = graft_dtype_size(x->dtype); /* float features or int64 ids */
+    if (graft_tensor_create(x->dtype, sh.rank, sh.dims, &xb, err) != GRAFT_OK)
         goto out;
     for (int s = 0; s < steps; s++) {
         int64_t start = ((int64_t)s * batch) % n;
         int32_t lab[4096];
         for (int b = 0; b < batch; b++) {
             int64_t r = (start + b) % n;
-            memcpy(graft_tensor_f32(xb) + b * row, graft_tensor_f32(x) + r * row,
-                   sizeof(float) * (size_t)row);
+            memcpy((char *)xb->data + (size_t)(b * row) * es, (const char *)x->data + (size_t)(r * row) * es,
+                   es * (size_t)row);
             lab[b] = (int32_t)labels[r];
         }
         const graft_tensor *ins[1] = {xb};
@@ -587,6 +590,8 @@ double cu_train(graft_graph *g, const graft_head_info *hi, const graft_tensor *x
             for (int j = 0; j < k; j++)
                 dz[j] = (float)((exp(z[j] - mx) / sum - (j == lab[b])) / batch);
             loss += (log(sum) + mx - z[lab[b]]) / batch;
+            if (getenv("CU_VERBOSE") && b == batch - 1)
+                printf("    step %d loss %.6f\n", s, loss);
         }
         const graft_tensor *ds[1] = {d};
         if (graft_plan_backward(p, ds, err) != GRAFT_OK) {

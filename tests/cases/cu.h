@@ -51,6 +51,7 @@ typedef struct cu_tol {
     double rel_f32;   /* |d| <= rel * max|ref| */
     double abs_f16;   /* fp16 reference: |d| <= abs_f16 * max(1, ...) see below */
     bool f16_relative;/* fp16 tolerance relative to max|ref| instead of absolute */
+    double abs_f32;   /* > 0: float32 tolerance is this absolute bound instead */
 } cu_tol;
 cu_tol cu_tol_cases(void);  /* 1e-4 relative; fp16 2e-2 absolute */
 cu_tol cu_tol_models(void); /* 1e-4 relative; fp16 1e-3 relative */

@@ -189,6 +189,28 @@ static void run_model(const model_case *mc, const char *dir)
     free(lab);
     graft_tensor_destroy(x);
     graft_graph_destroy(g);
+
+    /* the user's path: `graft train` on real images (Fashion-MNIST fits the
+     * 28x28 grey input of the MNIST classifier; the model wants 0..255) */
+    const char *cli = getenv("GRAFT_CLI");
+    if (!strcmp(mc->name, "mnist-cntk") && cli && *cli &&
+        cu_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
+        printf("-- graft train (CLI) on Fashion-MNIST classes 0,1,2\n");
+        const char *ft = cu_keep(cu_fmt("%s/cli_ft.onnx", cu_work()));
+        const char *log = cu_keep(cu_fmt("%s/cli_train.txt", cu_work()));
+        int rc = cu_run_capture(cu_fmt("'%s' train --model '%s' --classes 0,1,2 --per-class 20 "
+                                       "--epochs 3 --scale 1 --quiet --out '%s'",
+                                       cli, src, ft),
+                                log);
+        CU_CHECK(rc == 0, "graft train exit status %d (log %s)", rc, log);
+        if (rc != 0)
+            cu_sh("tail -5 '%s'", log);
+        else {
+            cu_sh("grep -E 'test accuracy' '%s'", log);
+            PY("checker '%s'", ft);
+            PY("backbone_same '%s' '%s' 4", ft, src);
+        }
+    }
 }
 
 int main(int argc, char **argv)
