@@ -104,7 +104,9 @@ static graft_status check_versions(importer *im, const Onnx__ModelProto *m)
 }
 
 /* Declared type and shape from a ValueInfoProto. */
-static graft_status apply_type(importer *im, int32_t vi, const Onnx__ValueInfoProto *info)
+/* strict: a graph input or output (an intermediate's hint may be dropped). */
+static graft_status apply_type(importer *im, int32_t vi, const Onnx__ValueInfoProto *info,
+                               bool strict)
 {
     graft_graph *g = im->g;
     graft_value *v = &g->values[vi];
@@ -123,6 +125,8 @@ static graft_status apply_type(importer *im, int32_t vi, const Onnx__ValueInfoPr
     if (tt->has_elem_type)
         v->dtype = (graft_dtype)tt->elem_type;
     if (!tt->shape)
+        return GRAFT_OK;
+    if (tt->shape->n_dim > GRAFT_MAX_RANK && !strict)
         return GRAFT_OK;
     if (tt->shape->n_dim > GRAFT_MAX_RANK)
         return graft_error_set(im->err, GRAFT_ERR_UNSUPPORTED,
@@ -512,7 +516,7 @@ static graft_status import_graph(importer *im, const Onnx__ModelProto *m)
             g->values[v].kind = GRAFT_VALUE_INPUT;
             g->inputs[g->n_inputs++] = v;
         }
-        if ((st = apply_type(im, v, vi)))
+        if ((st = apply_type(im, v, vi, true)))
             return st;
     }
     for (size_t i = 0; i < gp->n_node; i++)
@@ -532,14 +536,14 @@ static graft_status import_graph(importer *im, const Onnx__ModelProto *m)
                                    im->file, nm);
         g->values[v].is_graph_output = true;
         g->outputs[g->n_outputs++] = v;
-        if ((st = apply_type(im, v, vi)))
+        if ((st = apply_type(im, v, vi, true)))
             return st;
     }
     for (size_t i = 0; i < gp->n_value_info; i++) {
         const Onnx__ValueInfoProto *vi = gp->value_info[i];
         int32_t v = graft_graph_find_value(g, vi->name);
         /* stale entries for values no node uses are dropped */
-        if (v >= 0 && !g->values[v].has_value_info && (st = apply_type(im, v, vi)))
+        if (v >= 0 && !g->values[v].has_value_info && (st = apply_type(im, v, vi, false)))
             return st;
     }
     if (!nodes_sorted(g) && graft_graph_compact(g, im->err) != GRAFT_OK)
