@@ -6,6 +6,7 @@
  * dB[m] += Σ dY[:, m]. */
 #include "kernels/conv.h"
 
+#include <math.h>
 #include <string.h>
 
 #ifdef _OPENMP
@@ -177,7 +178,7 @@ static void pad_plane(const graft__conv_geom *g, const float *xp, float *pp, int
     }
 }
 
-static void depthwise_plane(const graft__conv_geom *g, const float *pp, int64_t pw,
+__attribute__((noinline)) static void depthwise_plane(const graft__conv_geom *g, const float *pp, int64_t pw,
                             const float *wp, float bias, const float *zp, const graft__act *act,
                             float *yp)
 {
@@ -218,6 +219,113 @@ static void depthwise_plane(const graft__conv_geom *g, const float *pp, int64_t 
     }
 }
 
+/* Stride 1, flat: the output is computed as if it were pw wide (the padded
+ * width), so each kernel tap is one long contiguous multiply-add over the
+ * whole plane however narrow its rows; the pw - ow extra columns per row are
+ * dropped when copying out. pp must have (kw-1)·dx readable floats past
+ * ph·pw (zeros). */
+__attribute__((noinline)) static void depthwise_plane_flat(const graft__conv_geom *g, const float *pp, int64_t pw,
+                                 const float *wp, float bias, const float *zp,
+                                 const graft__act *act, float *acc, float *yp)
+{
+    const int64_t oh = g->out[1], ow = g->out[2], kh = g->k[1], kw = g->k[2];
+    const int64_t dy = g->dil[1], dx = g->dil[2], n = oh * pw;
+    if (kh == 3 && kw == 3) { /* the common case: all nine taps in one pass */
+        const float *restrict r0 = pp, *restrict r1 = pp + dy * pw, *restrict r2 = pp + 2 * dy * pw;
+        const float w00 = wp[0], w01 = wp[1], w02 = wp[2], w10 = wp[3], w11 = wp[4];
+        const float w12 = wp[5], w20 = wp[6], w21 = wp[7], w22 = wp[8];
+        const int64_t d1 = dx, d2 = 2 * dx;
+        float *restrict a = acc;
+        if (dx == 1) { /* constant tap offsets: three base registers suffice */
+            for (int64_t t = 0; t < n; t++)
+                a[t] = fmaf(w22, r2[t + 2], fmaf(w21, r2[t + 1], fmaf(w20, r2[t],
+                       fmaf(w12, r1[t + 2], fmaf(w11, r1[t + 1], fmaf(w10, r1[t],
+                       fmaf(w02, r0[t + 2], fmaf(w01, r0[t + 1], w00 * r0[t]))))))));
+            goto out;
+        }
+        for (int64_t t = 0; t < n; t++)
+            a[t] = fmaf(w22, r2[t + d2], fmaf(w21, r2[t + d1], fmaf(w20, r2[t],
+                   fmaf(w12, r1[t + d2], fmaf(w11, r1[t + d1], fmaf(w10, r1[t],
+                   fmaf(w02, r0[t + d2], fmaf(w01, r0[t + d1], w00 * r0[t]))))))));
+        goto out;
+    }
+    for (int64_t t = 0; t < n; t++)
+        acc[t] = 0.0f;
+    for (int64_t ky = 0; ky < kh; ky++) {
+        const float *wr = wp + ky * kw;
+        const float *rowp = pp + ky * dy * pw;
+        if (kw == 3) {
+            const float w0 = wr[0], w1 = wr[1], w2 = wr[2];
+            const float *restrict q0 = rowp, *restrict q1 = rowp + dx, *restrict q2 = rowp + 2 * dx;
+            float *restrict a = acc;
+            for (int64_t t = 0; t < n; t++)
+                a[t] = fmaf(w2, q2[t], fmaf(w1, q1[t], fmaf(w0, q0[t], a[t])));
+            continue;
+        }
+        for (int64_t kx = 0; kx < kw; kx++) {
+            const float wv = wr[kx];
+            const float *restrict q = rowp + kx * dx;
+            float *restrict a = acc;
+            for (int64_t t = 0; t < n; t++)
+                a[t] = fmaf(wv, q[t], a[t]);
+        }
+    }
+out:
+    for (int64_t oy = 0; oy < oh; oy++) {
+        float *yrow = yp + oy * ow;
+        memcpy(yrow, acc + oy * pw, (size_t)ow * sizeof *yrow);
+        graft__act_row(yrow, ow, bias, zp ? zp + oy * ow : NULL, act);
+    }
+}
+
+/* Stride 2, 3 taps, no column dilation: the padded rows are split into even
+ * and odd columns so every tap reads contiguously:
+ * y[o] += w0·even[o] + w1·odd[o] + w2·even[o+1]. */
+__attribute__((noinline)) static void depthwise_plane_s2(const graft__conv_geom *g, const float *pp, int64_t pw,
+                               const float *wp, float bias, const float *zp,
+                               const graft__act *act, float *eo, float *yp)
+{
+    const int64_t oh = g->out[1], ow = g->out[2], kh = g->k[1], sy = g->stride[1];
+    const int64_t dy = g->dil[1], ph = (oh - 1) * sy + (kh - 1) * dy + 1;
+    const int64_t half = ow + 1; /* even columns needed: ow + 1, odd: ow */
+    /* eo: ph rows of [even (half) | odd (half)] */
+    for (int64_t r = 0; r < ph; r++) {
+        const float *src = pp + r * pw;
+        float *ev = eo + r * 2 * half, *od = ev + half;
+        for (int64_t o = 0; o < half; o++) /* 2·ow < pw for three taps */
+            ev[o] = src[2 * o];
+        for (int64_t o = 0; o < ow; o++)
+            od[o] = src[2 * o + 1];
+        od[ow] = 0.0f;
+    }
+    for (int64_t oy = 0; oy < oh; oy++) {
+        float *restrict yrow = yp + oy * ow;
+        if (kh == 3) {
+            const float *restrict e0 = eo + (oy * sy) * 2 * half, *restrict o0 = e0 + half;
+            const float *restrict e1 = eo + (oy * sy + dy) * 2 * half, *restrict o1 = e1 + half;
+            const float *restrict e2 = eo + (oy * sy + 2 * dy) * 2 * half, *restrict o2 = e2 + half;
+            const float w00 = wp[0], w01 = wp[1], w02 = wp[2], w10 = wp[3], w11 = wp[4];
+            const float w12 = wp[5], w20 = wp[6], w21 = wp[7], w22 = wp[8];
+            for (int64_t o = 0; o < ow; o++)
+                yrow[o] = fmaf(w22, e2[o + 1], fmaf(w21, o2[o], fmaf(w20, e2[o],
+                          fmaf(w12, e1[o + 1], fmaf(w11, o1[o], fmaf(w10, e1[o],
+                          fmaf(w02, e0[o + 1], fmaf(w01, o0[o], w00 * e0[o]))))))));
+            graft__act_row(yrow, ow, bias, zp ? zp + oy * ow : NULL, act);
+            continue;
+        }
+        for (int64_t o = 0; o < ow; o++)
+            yrow[o] = 0.0f;
+        for (int64_t ky = 0; ky < kh; ky++) {
+            const float *restrict ev = eo + (oy * sy + ky * dy) * 2 * half;
+            const float *restrict od = ev + half;
+            const float w0 = wp[ky * 3], w1 = wp[ky * 3 + 1], w2 = wp[ky * 3 + 2];
+            for (int64_t o = 0; o < ow; o++)
+                yrow[o] = fmaf(w2, ev[o + 1], fmaf(w1, od[o], fmaf(w0, ev[o], yrow[o])));
+        }
+        graft__act_row(yrow, ow, bias, zp ? zp + oy * ow : NULL, act);
+    }
+}
+
 /* One work item per (image, input channel): pad the plane once, then every
  * output channel of the multiplier reads it. */
 static graft_status depthwise_forward(const graft__conv_geom *g, const float *x, const float *w,
@@ -228,9 +336,15 @@ static graft_status depthwise_forward(const graft__conv_geom *g, const float *x,
     const int64_t kv = g->k[1] * g->k[2], items = g->n * g->c;
     const int64_t ph = (g->out[1] - 1) * g->stride[1] + (g->k[1] - 1) * g->dil[1] + 1;
     const int64_t pw = (g->out[2] - 1) * g->stride[2] + (g->k[2] - 1) * g->dil[2] + 1;
+    const bool flat = g->stride[2] == 1 && g->stride[1] == 1;
+    const bool s2 = !flat && g->stride[2] == 2 && g->k[2] == 3 && g->dil[2] == 1;
+    /* per thread: the padded plane (+ overrun slack) and a work buffer */
+    const int64_t pad_n = ph * pw + (g->k[2] - 1) * g->dil[2] + 16;
+    const int64_t work_n = flat ? g->out[1] * pw : (s2 ? ph * 2 * (g->out[2] + 1) : 0);
+    const int64_t per = pad_n + work_n;
     int threads = nt > 1 && items * mult * p * kv >= CONV_PAR_MIN ? nt : 1;
-    float *pad = ctx->scratch(ctx, (size_t)(threads * ph * pw) * sizeof(float));
-    if (!pad)
+    float *buf = ctx->scratch(ctx, (size_t)(threads * per) * sizeof(float));
+    if (!buf)
         return GRAFT_ERR_NOMEM;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
@@ -238,15 +352,23 @@ static graft_status depthwise_forward(const graft__conv_geom *g, const float *x,
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        float *pp = pad + (int64_t)tid * ph * pw;
+        float *pp = buf + (int64_t)tid * per, *work = pp + pad_n;
+        for (int64_t t = ph * pw; t < pad_n; t++)
+            pp[t] = 0.0f;
 #pragma omp for schedule(static)
         for (int64_t it = 0; it < items; it++) {
             int64_t ni = it / g->c, ci = it % g->c;
             pad_plane(g, x + it * ip, pp, ph, pw);
             for (int64_t j = 0; j < mult; j++) {
                 int64_t mi = ci * mult + j, pl = ni * g->m + mi;
-                depthwise_plane(g, pp, pw, w + mi * kv, bias ? bias[mi] : 0.0f,
-                                z ? z + pl * p : NULL, act, y + pl * p);
+                const float *wp = w + mi * kv, *zp = z ? z + pl * p : NULL;
+                float bv = bias ? bias[mi] : 0.0f;
+                if (flat)
+                    depthwise_plane_flat(g, pp, pw, wp, bv, zp, act, work, y + pl * p);
+                else if (s2)
+                    depthwise_plane_s2(g, pp, pw, wp, bv, zp, act, work, y + pl * p);
+                else
+                    depthwise_plane(g, pp, pw, wp, bv, zp, act, y + pl * p);
             }
         }
     }
