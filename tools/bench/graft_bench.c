@@ -121,6 +121,7 @@ static int bench_model(const char *path, int threads, double seconds)
         return 1;
     }
     double t_import = now() - t0;
+    int64_t n_params = graft_graph_param_count(g, false);
     if (graft_passes_optimize_for_inference(g, &n_rewrites, &err) != GRAFT_OK) {
         fprintf(stderr, "graft_bench: %s\n", err.msg);
         graft_graph_destroy(g);
@@ -128,7 +129,7 @@ static int bench_model(const char *path, int threads, double seconds)
     }
     printf("%s\n", path);
     printf("  import %.1f ms, %lld parameters, %d rewrites (BN folding, Conv fusion)\n",
-           1e3 * t_import, (long long)graft_graph_param_count(g, false), n_rewrites);
+           1e3 * t_import, (long long)n_params, n_rewrites);
     int rc = 0;
     const int64_t batches[] = {32, 1};
     for (int b = 0; b < 2; b++) {
