@@ -4,47 +4,54 @@
 
 #include <math.h>
 
-void graft__act_row(float *y, int64_t n, float bias, const float *z, const graft__act *act)
+/* One pass: v = y + bias (+ z), then the activation. */
+#define ACT_LOOP(expr)                                                                             \
+    do {                                                                                           \
+        if (z) {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                float v = y[i] + bias + z[i];                                                      \
+                y[i] = (expr);                                                                     \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                float v = y[i] + bias;                                                             \
+                y[i] = (expr);                                                                     \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+static inline float clampf(float v, float lo, float hi)
 {
-    if (z) {
-        for (int64_t i = 0; i < n; i++)
-            y[i] += bias + z[i];
-    } else if (bias != 0.0f) {
-        for (int64_t i = 0; i < n; i++)
-            y[i] += bias;
-    }
+    v = v < lo ? lo : v;
+    return v > hi ? hi : v;
+}
+
+void graft__act_row(float *restrict y, int64_t n, float bias, const float *restrict z,
+                    const graft__act *act)
+{
     const float a = act->a, b = act->b;
     switch (act->kind) {
     case GRAFT__ACT_NONE:
+        if (z || bias != 0.0f)
+            ACT_LOOP(v);
         break;
     case GRAFT__ACT_RELU:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+        ACT_LOOP(v > 0.0f ? v : 0.0f);
         break;
     case GRAFT__ACT_CLIP:
-        for (int64_t i = 0; i < n; i++) {
-            float v = y[i] < a ? a : y[i];
-            y[i] = v > b ? b : v;
-        }
+        ACT_LOOP(clampf(v, a, b));
         break;
     case GRAFT__ACT_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = y[i] >= 0.0f ? y[i] : a * y[i];
+        ACT_LOOP(v >= 0.0f ? v : a * v);
         break;
     case GRAFT__ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = 1.0f / (1.0f + expf(-y[i]));
+        ACT_LOOP(1.0f / (1.0f + expf(-v)));
         break;
     case GRAFT__ACT_TANH:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = tanhf(y[i]);
+        ACT_LOOP(tanhf(v));
         break;
     case GRAFT__ACT_HARD_SIGMOID:
-        for (int64_t i = 0; i < n; i++) {
-            float v = a * y[i] + b;
-            v = v < 0.0f ? 0.0f : v;
-            y[i] = v > 1.0f ? 1.0f : v;
-        }
+        ACT_LOOP(clampf(fmaf(a, v, b), 0.0f, 1.0f));
         break;
     }
 }

@@ -20,7 +20,8 @@ typedef struct graft__act {
 } graft__act;
 
 /* y[i] = act(y[i] + bias + (z ? z[i] : 0)) for i < n. */
-void graft__act_row(float *y, int64_t n, float bias, const float *z, const graft__act *act);
+void graft__act_row(float *restrict y, int64_t n, float bias, const float *restrict z,
+                    const graft__act *act);
 
 /* g[i] *= act'(pre-activation) for i < n, from the activation's output y
  * (every supported activation's derivative is a function of its output). */
