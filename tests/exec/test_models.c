@@ -370,6 +370,158 @@ static void test_shared_models(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* Backward through a whole real model: the first convolution's weights are
+ * made trainable, the loss is sum(r .* outputs) for a fixed r, and the
+ * largest analytic gradients are checked by central differences of the
+ * plan's own forward. */
+static double weighted_loss(graft_plan *p, graft_tensor **in, graft_tensor **r, int n_out)
+{
+    graft_error err = {0};
+    assert_int_equal(graft_plan_run(p, (const graft_tensor *const *)in, &err), GRAFT_OK);
+    double l = 0;
+    for (int o = 0; o < n_out; o++) {
+        const graft_tensor *y = graft_plan_output(p, o);
+        if (!r[o])
+            continue;
+        for (int64_t k = 0; k < graft_tensor_nelem(y); k++)
+            l += (double)graft_tensor_f32(r[o])[k] * graft_tensor_f32(y)[k];
+    }
+    return l;
+}
+
+static int check_model_gradient(const char *models_dir, const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s/model.onnx", models_dir, name);
+    graft_error err = {0};
+    graft_graph *g = NULL;
+    if (graft_onnx_import_file(path, NULL, &g, &err) != GRAFT_OK)
+        return 0; /* reported by the forward test */
+    int32_t w = -1;
+    for (int32_t i = 0; i < g->n_nodes && w < 0; i++)
+        if (!g->nodes[i].removed && strcmp(g->nodes[i].op_type, "Conv") == 0 &&
+            g->nodes[i].n_inputs > 1) {
+            int32_t v = g->nodes[i].inputs[1];
+            if (g->values[v].kind == GRAFT_VALUE_INITIALIZER && g->values[v].data &&
+                g->values[v].data->dtype == GRAFT_FLOAT)
+                w = v;
+        }
+    int n_in = g->n_inputs, n_out = g->n_outputs, failed = 0;
+    graft_tensor *in[MAX_IO] = {0}, *r[MAX_IO] = {0};
+    graft_shape shapes[MAX_IO];
+    graft_plan *p = NULL;
+    if (w < 0 || n_in > MAX_IO || n_out > MAX_IO)
+        goto done;
+    g->values[w].trainable = true;
+    for (int i = 0; i < n_in; i++) {
+        snprintf(path, sizeof path, "%s/%s/test_data_set_0/input_%d.pb", models_dir, name, i);
+        if (graft_onnx_read_tensor_file(path, &in[i], NULL, NULL, 0, &err) != GRAFT_OK)
+            goto done;
+        shapes[i].rank = in[i]->rank;
+        memcpy(shapes[i].dims, in[i]->dims, sizeof shapes[i].dims);
+    }
+    graft_plan_options o = graft_plan_options_default();
+    o.training = true;
+    if (graft_plan_create(g, &o, n_in, shapes, &p, &err) != GRAFT_OK) {
+        printf("FAIL %-24s gradient plan: %s\n", name, err.msg);
+        failed = 1;
+        goto done;
+    }
+    assert_int_equal(graft_plan_run(p, (const graft_tensor *const *)in, &err), GRAFT_OK);
+    uint64_t seed = 99;
+    for (int k = 0; k < n_out; k++) {
+        const graft_tensor *y = graft_plan_output(p, k);
+        if (y->dtype != GRAFT_FLOAT)
+            continue;
+        assert_int_equal(graft_tensor_create(GRAFT_FLOAT, y->rank, y->dims, &r[k], &err),
+                         GRAFT_OK);
+        for (int64_t i = 0; i < graft_tensor_nelem(y); i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            graft_tensor_f32(r[k])[i] = (float)((seed >> 40) & 0xffff) / 65536.0f - 0.5f;
+        }
+    }
+    graft_status st = graft_plan_backward(p, (const graft_tensor *const *)r, &err);
+    if (st == GRAFT_ERR_UNSUPPORTED && strstr(err.msg, "has no gradient")) {
+        /* an op without backward on the path: refused by name, not wrong */
+        printf("skip %-24s %s\n", name, err.msg);
+        goto done;
+    }
+    if (st != GRAFT_OK) {
+        printf("FAIL %-24s backward: %s\n", name, err.msg);
+        failed = 1;
+        goto done;
+    }
+    const graft_tensor *gw = graft_plan_grad(p, w);
+    assert_non_null(gw);
+    int64_t n = graft_tensor_nelem(gw);
+    float *an = malloc((size_t)n * sizeof *an);
+    memcpy(an, gw->data, (size_t)n * sizeof *an);
+    float gmax = 0;
+    for (int64_t i = 0; i < n; i++)
+        gmax = fabsf(an[i]) > gmax ? fabsf(an[i]) : gmax;
+    /* the six largest gradients: well above the finite-difference noise */
+    enum { PICK = 6 };
+    int64_t pick[PICK];
+    int n_pick = 0;
+    for (int k = 0; k < PICK && k < n; k++) {
+        int64_t best = -1;
+        for (int64_t i = 0; i < n; i++) {
+            bool used = false;
+            for (int j = 0; j < n_pick; j++)
+                used |= pick[j] == i;
+            if (!used && (best < 0 || fabsf(an[i]) > fabsf(an[best])))
+                best = i;
+        }
+        pick[n_pick++] = best;
+    }
+    float *wd = graft_tensor_f32(g->values[w].data);
+    int bad = 0;
+    double worst = 0;
+    for (int k = 0; k < n_pick; k++) {
+        int64_t i = pick[k];
+        float keep = wd[i];
+        /* Relu and MaxPool kinks bias larger steps; float32 noise smaller ones */
+        const char *es = getenv("GRAFT_FD_EPS");
+        float eps = (es ? (float)atof(es) : 1e-3f) * (fabsf(keep) > 0.05f ? fabsf(keep) : 0.05f);
+        wd[i] = keep + eps;
+        double lp = weighted_loss(p, in, r, n_out);
+        wd[i] = keep - eps;
+        double lm = weighted_loss(p, in, r, n_out);
+        wd[i] = keep;
+        double fd = (lp - lm) / (2.0 * (double)eps);
+        double e = fabs(fd - an[i]) / (double)gmax;
+        worst = e > worst ? e : worst;
+        bad += e > 5e-2;
+    }
+    printf("%s %-24s d/d '%s' (%lld weights): worst |fd - backward| = %.2g of max|grad| %.3g\n",
+           bad ? "FAIL" : "ok  ", name, g->values[w].name, (long long)n, worst, (double)gmax);
+    failed = bad > 0;
+    free(an);
+done:
+    graft_plan_destroy(p);
+    for (int i = 0; i < MAX_IO; i++) {
+        graft_tensor_destroy(in[i]);
+        graft_tensor_destroy(r[i]);
+    }
+    graft_graph_destroy(g);
+    return failed;
+}
+
+static void test_shared_models_gradient(void **state)
+{
+    (void)state;
+    const char *dir = models_dir();
+    char **names = NULL;
+    int n = list_dirs(dir, NULL, &names);
+    int failed = 0;
+    const char *only = getenv("GRAFT_MODEL");
+    for (int i = 0; i < n; i++)
+        if (!only || !*only || strcmp(only, names[i]) == 0)
+            failed += check_model_gradient(dir, names[i]);
+    free_list(names, n);
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     if (!models_dir()) {
@@ -378,6 +530,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_models),
+        cmocka_unit_test(test_shared_models_gradient),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
