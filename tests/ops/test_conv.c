@@ -234,6 +234,36 @@ static void test_fused_conv_forward(void **state)
     }
 }
 
+/* Depthwise (group = C, any multiplier): every stride/kernel/dilation the
+ * direct kernels specialise, on planes from 1x1 up, 1-D and 2-D. */
+static void test_depthwise_sweep(void **state)
+{
+    (void)state;
+    uint64_t rng = 0xd1;
+    int64_t ks[] = {1, 2, 3, 5}, hw[] = {1, 2, 5, 7, 12};
+    for (int ki = 0; ki < 4; ki++)
+        for (int s = 1; s <= 3; s++)
+            for (int d = 1; d <= 2; d++)
+                for (int hi = 0; hi < 5; hi++)
+                    for (int nsp = 1; nsp <= 2; nsp++) {
+                        ref_conv r = {.nsp = nsp, .n = 2, .c = 3, .group = 3};
+                        r.m = 3 * (1 + (hi + ki) % 2);
+                        for (int i = 0; i < nsp; i++) {
+                            r.in[i] = hw[hi] + i;
+                            r.k[i] = ks[ki];
+                            r.s[i] = s;
+                            r.d[i] = d;
+                            r.pb[i] = (ks[ki] - 1) * d / 2;
+                            r.pe[i] = (ks[ki] - 1) * d - r.pb[i] + (i == 0);
+                            r.out[i] = (r.in[i] + r.pb[i] + r.pe[i] - (ks[ki] - 1) * d - 1) / s + 1;
+                        }
+                        r.act = (ki + s + d) % 7;
+                        r.a = r.act == 2 ? -0.3f : 0.1f;
+                        r.b = r.act == 2 ? 0.4f : 0.5f;
+                        check_forward(&r, 0, true, true, hi % 2 == 0, true, &rng);
+                    }
+}
+
 /* A larger case that exercises the BLIS and multi-threaded paths. */
 static void test_conv_forward_large(void **state)
 {
@@ -450,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_conv_forward_random),
         cmocka_unit_test(test_fused_conv_forward),
         cmocka_unit_test(test_conv_forward_large),
+        cmocka_unit_test(test_depthwise_sweep),
         cmocka_unit_test(test_conv_backward),
         cmocka_unit_test(test_fused_conv_backward),
         cmocka_unit_test(test_conv_onnx_node_data),
