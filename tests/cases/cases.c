@@ -49,8 +49,11 @@ static const cu_tol *tol(void)
 static graft_graph *sets(void)
 {
     graft_graph *g = load(P("model.onnx"));
-    if (g)
-        cu_run_all_sets(g, dir_, tol());
+    if (g) {
+        int k = cu_run_all_sets(g, dir_, tol());
+        for (int i = 0; i < k; i++)
+            cu_cli_run_set(P("model.onnx"), P(cu_fmt("test_data_set_%d", i)), tol());
+    }
     return g;
 }
 

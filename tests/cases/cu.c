@@ -421,6 +421,58 @@ out:
     return ok;
 }
 
+void cu_cli_run_set(const char *model_in, const char *set_in, const cu_tol *tol)
+{
+    const char *cli = getenv("GRAFT_CLI");
+    if (!cli || !*cli)
+        return;
+    char model[4096], set_dir[4096], ins[8192] = "", outd[4200];
+    snprintf(model, sizeof model, "%s", model_in);
+    snprintf(set_dir, sizeof set_dir, "%s", set_in);
+    for (int i = 0;; i++) {
+        const char *p = cu_fmt("%s/input_%d.pb", set_dir, i);
+        if (!cu_exists(p))
+            break;
+        size_t l = strlen(ins);
+        snprintf(ins + l, sizeof ins - l, " --in '%s'", p);
+    }
+    snprintf(outd, sizeof outd, "%s/cli-XXXXXX", cu_work());
+    if (!mkdtemp(outd))
+        return;
+    const char *set = strrchr(set_dir, '/');
+    set = set ? set + 1 : set_dir;
+    const char *log = cu_keep(cu_fmt("%s/log.txt", outd));
+    int rc = cu_run_capture(cu_fmt("'%s' run '%s'%s --out-dir '%s/out'", cli, model, ins, outd), log);
+    if (rc != 0) {
+        char *text = cu_slurp(log, NULL);
+        CU_CHECK(0, "%s: `graft run` exit status %d: %s", set, rc, text ? text : "");
+        free(text);
+        return;
+    }
+    for (int i = 0;; i++) {
+        const char *ref = cu_keep(cu_fmt("%s/output_%d.pb", set_dir, i));
+        if (!cu_exists(ref))
+            break;
+        const char *got = cu_keep(cu_fmt("%s/out/output_%d.pb", outd, i));
+        graft_tensor *t = lt_read_pb(got);
+        CU_CHECK(t != NULL, "%s: `graft run` did not write a readable output_%d.pb", set, i);
+        if (!t)
+            continue;
+        graft_dtype dg = GRAFT_DTYPE_UNDEFINED, dr = GRAFT_DTYPE_UNDEFINED;
+        graft_tensor *tmp = NULL;
+        graft_error err = {0};
+        if (graft_onnx_read_tensor_file(got, &tmp, &dg, NULL, 0, &err) == GRAFT_OK)
+            graft_tensor_destroy(tmp);
+        tmp = NULL;
+        if (graft_onnx_read_tensor_file(ref, &tmp, &dr, NULL, 0, &err) == GRAFT_OK)
+            graft_tensor_destroy(tmp);
+        CU_CHECK(dg == dr, "%s: `graft run` stored output_%d as %s, reference is %s", set, i,
+                 graft_dtype_name(dg), graft_dtype_name(dr));
+        cu_compare(cu_fmt("%s/output_%d via graft run", set, i), t, ref, tol);
+        graft_tensor_destroy(t);
+    }
+}
+
 int cu_run_all_sets(const graft_graph *g, const char *dir_in, const cu_tol *tol)
 {
     char dir[4096];

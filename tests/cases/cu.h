@@ -64,6 +64,11 @@ bool cu_run_set(const graft_graph *g, const char *set_dir, const cu_tol *tol);
 /* Every test_data_set_K under dir; returns the number of sets run. */
 int cu_run_all_sets(const graft_graph *g, const char *dir, const cu_tol *tol);
 
+/* The same through `graft run MODEL --in ... --out-dir`: every output_N.pb
+ * it writes matches the reference and is stored in the reference's element
+ * type. No-op without $GRAFT_CLI. */
+void cu_cli_run_set(const char *model, const char *set_dir, const cu_tol *tol);
+
 /* Reads input tensors of a set (count in *n); caller destroys. */
 int cu_read_inputs(const char *set_dir, graft_tensor **t, int max);
 
