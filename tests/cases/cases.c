@@ -600,6 +600,7 @@ static void case_B19b(void)
             if (out) {
                 PY("checker '%s'", out);
                 PY("keeps '%s' '%s' W B", out, P("model.onnx"));
+                cu_ort_check(out, g, in[0], tol());
             }
         }
         graft_tensor_destroy(in[0]);
@@ -924,6 +925,7 @@ static void bn_case(bool b26)
         PY("sha '%s' '%s'", out, P("backbone_sha256.json"));
         PY("checker '%s'", out);
         PY("no_training '%s'", out);
+        cu_ort_check(out, g, x, tol());
         if (b26) {
             graft_graph *h = load(out);
             if (h)
@@ -1002,8 +1004,10 @@ static void case_B29a(void)
         if (head_and_train(g, NULL, 3, x, lab, 6, 3, 5, &hi)) {
             only_head_trainable(g, orig);
             const char *out = export_file(g, "b29a", 0);
-            if (out)
+            if (out) {
                 PY("checker '%s'", out);
+                cu_ort_check(out, g, x, tol());
+            }
         }
         graft_tensor_destroy(x);
         free(lab);
@@ -1196,6 +1200,7 @@ static void head_export_case(const char *tag, int k, const char *check)
         if (out) {
             PY("%s '%s'", check, out);
             PY("checker '%s'", out);
+            cu_ort_check(out, g, x, tol());
         }
     }
     graft_tensor_destroy(x);
@@ -1305,6 +1310,7 @@ static void case_E07a(void)
         if (out) {
             PY("symbolic_batch '%s'", out);
             PY("checker '%s'", out);
+            cu_ort_check(out, g, x, tol()); /* at N=6: the export keeps the batch symbolic */
         }
     }
     graft_tensor_destroy(x);

@@ -701,6 +701,55 @@ out:
     return loss;
 }
 
+bool cu_ort_check(const char *exported_in, const graft_graph *g, const graft_tensor *x,
+                  const cu_tol *tol)
+{
+    const char *ort = getenv("GRAFT_ORT_DIR");
+    if (!ort || !*ort || !cu_exists(cu_fmt("%s/node_modules/onnxruntime-node", ort)) ||
+        cu_sh("command -v node >/dev/null") != 0) {
+        printf("  (ONNX Runtime not installed: cross-check skipped)\n");
+        return false;
+    }
+    char exported[4096], dir[4200];
+    snprintf(exported, sizeof exported, "%s", exported_in);
+    snprintf(dir, sizeof dir, "%s/ort-XXXXXX", cu_work());
+    if (!mkdtemp(dir))
+        return false;
+    graft_error err = {0};
+    const graft_value *in = &g->values[g->inputs[0]];
+    const char *xin = cu_keep(cu_fmt("%s/input_0.pb", dir));
+    if (graft_onnx_write_tensor_file(xin, x, in->dtype ? in->dtype : GRAFT_FLOAT, in->name, &err) !=
+        GRAFT_OK) {
+        CU_CHECK(0, "writing the ORT input: %s", err.msg);
+        return false;
+    }
+    graft_tensor *y = cu_forward(g, 1, (graft_tensor *const *)&x, -1, false, &err);
+    CU_CHECK(y != NULL, "graft forward for the ORT comparison: %s", err.msg);
+    if (!y)
+        return false;
+    const char *mine = cu_keep(cu_fmt("%s/graft_output_0.pb", dir));
+    graft_onnx_write_tensor_file(mine, y, GRAFT_DTYPE_UNDEFINED, "y", &err);
+    const char *src = getenv("GRAFT_SOURCE_DIR");
+    const char *log = cu_keep(cu_fmt("%s/ort.txt", dir));
+    int rc = cu_run_capture(cu_fmt("NODE_PATH='%s/node_modules' node '%s/tests/e2e/ort_run.js' '%s' "
+                                   "'%s/out' '%s'",
+                                   ort, src && *src ? src : ".", exported, dir, xin),
+                            log);
+    if (rc != 0) {
+        char *text = cu_slurp(log, NULL);
+        CU_CHECK(0, "ONNX Runtime refused the export (exit %d): %.600s", rc, text ? text : "");
+        free(text);
+    } else {
+        graft_tensor *o = lt_read_pb(cu_fmt("%s/out/output_0.pb", dir));
+        CU_CHECK(o != NULL, "ONNX Runtime output unreadable");
+        if (o && cu_compare("ONNX Runtime on the export vs graft", o, mine, tol))
+            printf("  ONNX Runtime runs the export and agrees with graft\n");
+        graft_tensor_destroy(o);
+    }
+    graft_tensor_destroy(y);
+    return rc == 0;
+}
+
 int cu_py(const char *fmt, ...)
 {
     char args[12000];

@@ -98,6 +98,13 @@ double cu_train(graft_graph *g, const graft_head_info *hi, const graft_tensor *x
 /* Random tensor of dims (uniform -1..1) and labels in [0,k). */
 graft_tensor *cu_rand_tensor(int rank, const int64_t *dims, uint64_t seed);
 
+/* ONNX Runtime (node + onnxruntime-node under $GRAFT_ORT_DIR) runs the
+ * exported file on x; its output 0 must match graft's forward of g (the
+ * in-memory model) within the tolerance. Returns false (nothing checked)
+ * when ONNX Runtime is not installed. */
+bool cu_ort_check(const char *exported, const graft_graph *g, const graft_tensor *x,
+                  const cu_tol *tol);
+
 /* Runs tests/cases/check_export.py <args>; returns its exit status. */
 int cu_py(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -172,6 +172,7 @@ static void run_model(const model_case *mc, const char *dir)
                 d1[0] = 1;
                 graft_tensor *one = NULL;
                 graft_tensor_attach(GRAFT_FLOAT, 4, d1, x->data, &one, &err);
+                cu_ort_check(out, g, one, &tol);
                 graft_tensor *a = cu_forward(g, 1, &one, -1, false, &err);
                 graft_tensor *b = cu_forward(h, 1, &one, -1, false, &err);
                 CU_CHECK(a && b, "running the fine-tuned model: %s", err.msg);
