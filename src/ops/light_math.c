@@ -120,3 +120,23 @@ void graft__vtanh(const float *x, float *y, int64_t n)
     for (; i < n; i++)
         y[i] = lu_tanhf(x[i]);
 }
+
+float graft__vmax(const float *x, int64_t n)
+{
+    int64_t i = 0;
+    float m = -INFINITY;
+#if LM_VEC
+    if (n >= 8) {
+        __m256 acc = _mm256_loadu_ps(x);
+        for (i = 8; i + 8 <= n; i += 8)
+            acc = _mm256_max_ps(acc, _mm256_loadu_ps(x + i));
+        float lanes[8];
+        _mm256_storeu_ps(lanes, acc);
+        for (int k = 0; k < 8; k++)
+            m = lanes[k] > m ? lanes[k] : m;
+    }
+#endif
+    for (; i < n; i++)
+        m = x[i] > m ? x[i] : m;
+    return m;
+}

@@ -79,9 +79,7 @@ static graft_status softmax_infer(graft_op_call *c)
 /* One contiguous row of n (inner == 1, the classifier case). */
 static void softmax_row(const float *x, float *y, int64_t n, bool lg)
 {
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        mx = x[i] > mx ? x[i] : mx;
+    float mx = graft__vmax(x, n);
     if (mx == -INFINITY)
         mx = 0.0f;
     float s = 0.0f;
@@ -100,7 +98,7 @@ static void softmax_row(const float *x, float *y, int64_t n, bool lg)
 }
 
 /* One [n, inner] block, reducing over n with inner contiguous. acc holds
- * 2*inner floats. */
+ * 3*inner floats. */
 static void softmax_block(const float *x, float *y, int64_t n, int64_t inner, bool lg, float *acc)
 {
     float *mx = acc, *s = acc + inner;
@@ -113,13 +111,15 @@ static void softmax_block(const float *x, float *y, int64_t n, int64_t inner, bo
             mx[j] = x[i * inner + j] > mx[j] ? x[i * inner + j] : mx[j];
     for (int64_t j = 0; j < inner; j++)
         mx[j] = mx[j] == -INFINITY ? 0.0f : mx[j];
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < inner; j++) {
-            float e = lu_expf(x[i * inner + j] - mx[j]);
-            if (!lg)
-                y[i * inner + j] = e;
-            s[j] += e;
-        }
+    for (int64_t i = 0; i < n; i++) {
+        /* exponentials of one row of inner values at a time, vectorised */
+        float *e = lg ? acc + 2 * inner : y + i * inner;
+        for (int64_t j = 0; j < inner; j++)
+            e[j] = x[i * inner + j] - mx[j];
+        graft__vexp(e, e, inner);
+        for (int64_t j = 0; j < inner; j++)
+            s[j] += e[j];
+    }
     if (lg) {
         for (int64_t j = 0; j < inner; j++)
             s[j] = logf(s[j]);
@@ -154,7 +154,7 @@ static graft_status softmax_forward(graft_op_call *c)
             softmax_row(x + o * n, y + o * n, n, p->log);
         return GRAFT_OK;
     }
-    float *acc = malloc((size_t)nt * 2 * (size_t)inner * sizeof *acc);
+    float *acc = malloc((size_t)nt * 3 * (size_t)inner * sizeof *acc);
     if (!acc)
         return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
@@ -165,7 +165,7 @@ static graft_status softmax_forward(graft_op_call *c)
         int t = 0;
 #endif
         softmax_block(x + o * n * inner, y + o * n * inner, n, inner, p->log,
-                      acc + (size_t)t * 2 * (size_t)inner);
+                      acc + (size_t)t * 3 * (size_t)inner);
     }
     free(acc);
     return GRAFT_OK;
