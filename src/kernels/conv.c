@@ -510,11 +510,32 @@ graft_status graft__conv_forward(const graft__conv_geom *g, const float *x, cons
     return gemm_forward(g, &d, x, w, bias, z, act, y, ctx, nt);
 }
 
+int64_t graft__conv_backward_work_floats(const graft__conv_geom *g)
+{
+    conv_dims d = dims_of(g);
+    return is_pointwise(g) ? 0 : d.kdim * d.p;
+}
+
 graft_status graft__conv_backward(const graft__conv_geom *g, const float *x, const float *w,
                                   const float *dy, float *dx, float *dw, float *db,
                                   graft_exec_ctx *ctx)
 {
-    const int nt = graft__threads(ctx);
+    int64_t n = graft__conv_backward_work_floats(g);
+    float *work = NULL;
+    if (n > 0 && (dx || dw)) {
+        work = ctx->scratch(ctx, (size_t)n * sizeof(float));
+        if (!work)
+            return GRAFT_ERR_NOMEM;
+    }
+    graft__conv_backward_ws(g, x, w, dy, dx, dw, db, work, graft__threads(ctx));
+    return GRAFT_OK;
+}
+
+void graft__conv_backward_ws(const graft__conv_geom *g, const float *x, const float *w,
+                             const float *dy, float *dx, float *dw, float *db, float *col,
+                             int n_threads)
+{
+    const int nt = n_threads > 0 ? n_threads : 2;
     conv_dims d = dims_of(g);
     if (db) {
         for (int64_t ni = 0; ni < g->n; ni++)
@@ -527,14 +548,8 @@ graft_status graft__conv_backward(const graft__conv_geom *g, const float *x, con
             }
     }
     if (!dx && !dw)
-        return GRAFT_OK;
+        return;
     const int pointwise = is_pointwise(g);
-    float *col = NULL;
-    if (!pointwise) {
-        col = ctx->scratch(ctx, (size_t)(d.kdim * d.p) * sizeof(float));
-        if (!col)
-            return GRAFT_ERR_NOMEM;
-    }
     for (int64_t ni = 0; ni < g->n; ni++) {
         for (int64_t gi = 0; gi < g->group; gi++) {
             const float *xg = x + ni * g->c * d.ip + gi * d.cg * d.ip;
@@ -564,5 +579,4 @@ graft_status graft__conv_backward(const graft__conv_geom *g, const float *x, con
             }
         }
     }
-    return GRAFT_OK;
 }

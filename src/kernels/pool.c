@@ -4,8 +4,11 @@
 #include "kernels/pool.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "kernels/conv.h"
 
@@ -116,19 +119,31 @@ static inline float max2(float a, float b)
     return a > b ? a : b;
 }
 
-static bool pool2d_fast(const graft__pool_geom *g, const float *x, float *y, bool max, int nt)
+static int pool_threads(const graft__pool_geom *g, int nt)
+{
+    return nt > 1 && g->planes * g->out[0] * g->out[1] * g->out[2] >= POOL_PAR_MIN ? nt : 1;
+}
+
+int64_t graft__pool_work_floats(const graft__pool_geom *g, int nt)
 {
     if (!is_2d(g))
+        return 0;
+    const int64_t ph = (g->out[1] - 1) * g->stride[1] + (g->k[1] - 1) * g->dil[1] + 1;
+    const int64_t pw = (g->out[2] - 1) * g->stride[2] + (g->k[2] - 1) * g->dil[2] + 1;
+    return g->out[1] + g->out[2] + pool_threads(g, nt) * ph * pw;
+}
+
+static bool pool2d_fast(const graft__pool_geom *g, const float *x, float *y, bool max,
+                        float *work, int nt)
+{
+    if (!is_2d(g) || !work)
         return false;
     const int64_t oh = g->out[1], ow = g->out[2], kh = g->k[1], kw = g->k[2];
     const int64_t sy = g->stride[1], sx = g->stride[2], dy = g->dil[1], dx = g->dil[2];
     const int64_t ph = (oh - 1) * sy + (kh - 1) * dy + 1, pw = (ow - 1) * sx + (kw - 1) * dx + 1;
     const int64_t ip = g->in[1] * g->in[2], op = oh * ow;
-    float *rows_cols = NULL;
+    float *rows_cols = work;
     if (!max) {
-        rows_cols = malloc((size_t)(oh + ow) * sizeof *rows_cols);
-        if (!rows_cols)
-            return false;
         for (int64_t o = 0; o < oh; o++)
             rows_cols[o] = (float)axis_count(g, 1, o);
         for (int64_t o = 0; o < ow; o++) {
@@ -136,19 +151,16 @@ static bool pool2d_fast(const graft__pool_geom *g, const float *x, float *y, boo
             rows_cols[oh + o] = cnt;
         }
     }
-    int threads = nt > 1 && g->planes * op >= POOL_PAR_MIN ? nt : 1;
-    bool ok = true;
+    int threads = pool_threads(g, nt);
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-        float *pp = malloc((size_t)(ph * pw) * sizeof *pp);
-        if (!pp) {
-#pragma omp atomic write
-            ok = false;
-        }
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *pp = work + oh + ow + (int64_t)tid * ph * pw;
 #pragma omp for schedule(static)
         for (int64_t p = 0; p < g->planes; p++) {
-            if (!pp)
-                continue;
             fill_padded(g, x + p * ip, pp, ph, pw, max ? -INFINITY : 0.0f);
             float *yp = y + p * op;
             for (int64_t oy = 0; oy < oh; oy++) {
@@ -192,16 +204,14 @@ static bool pool2d_fast(const graft__pool_geom *g, const float *x, float *y, boo
                 }
             }
         }
-        free(pp);
     }
-    free(rows_cols);
-    return ok;
+    return true;
 }
 
 void graft__maxpool_forward(const graft__pool_geom *g, const float *x, float *y, int64_t *idx,
-                            int nt)
+                            float *work, int nt)
 {
-    if (!idx && pool2d_fast(g, x, y, true, nt))
+    if (!idx && pool2d_fast(g, x, y, true, work, nt))
         return;
     const int64_t ip = plane_in(g), op = plane_out(g);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g->planes * op >= POOL_PAR_MIN)
@@ -260,9 +270,10 @@ void graft__maxpool_backward(const graft__pool_geom *g, const float *x, const fl
     }
 }
 
-void graft__avgpool_forward(const graft__pool_geom *g, const float *x, float *y, int nt)
+void graft__avgpool_forward(const graft__pool_geom *g, const float *x, float *y, float *work,
+                            int nt)
 {
-    if (pool2d_fast(g, x, y, false, nt))
+    if (pool2d_fast(g, x, y, false, work, nt))
         return;
     const int64_t ip = plane_in(g), op = plane_out(g);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g->planes * op >= POOL_PAR_MIN)

@@ -12,12 +12,17 @@ typedef struct graft__pool_geom {
     bool count_include_pad;
 } graft__pool_geom;
 
+/* Floats of workspace the forward kernels can use (the plan's scratch, so
+ * that steady-state runs allocate nothing); work may be NULL (slower path). */
+int64_t graft__pool_work_floats(const graft__pool_geom *g, int nt);
+
 /* idx (may be NULL): flat row-major index of each maximum in the whole X. */
 void graft__maxpool_forward(const graft__pool_geom *g, const float *x, float *y, int64_t *idx,
-                            int nt);
+                            float *work, int nt);
 void graft__maxpool_backward(const graft__pool_geom *g, const float *x, const float *dy,
                              float *dx, int nt);
-void graft__avgpool_forward(const graft__pool_geom *g, const float *x, float *y, int nt);
+void graft__avgpool_forward(const graft__pool_geom *g, const float *x, float *y, float *work,
+                            int nt);
 void graft__avgpool_backward(const graft__pool_geom *g, const float *dy, float *dx, int nt);
 
 #endif

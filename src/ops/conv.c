@@ -8,7 +8,6 @@
  *           is read off the kept output Y); dZ += that gradient.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/act.h"
@@ -263,9 +262,10 @@ static graft_status fused_conv_backward(graft_op_call *c)
     graft_status st = conv_geometry(c, &geo, &rank, dims);
     if (st != GRAFT_OK)
         return st;
-    int64_t n = graft_shape_nelem(rank, dims);
-    /* not the scratch buffer: the convolution backward needs that one */
-    float *g = malloc((size_t)(n > 0 ? n : 1) * sizeof *g);
+    int64_t n = graft_shape_nelem(rank, dims), n_pad = (n + 15) / 16 * 16;
+    /* one scratch block: the activation gradient, then the convolution's workspace */
+    float *g = c->ctx->scratch(
+        c->ctx, (size_t)(n_pad + graft__conv_backward_work_floats(&geo)) * sizeof(float));
     if (!g)
         return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory for the activation gradient");
     memcpy(g, graft_tensor_f32(c->d_out[0]), (size_t)n * sizeof *g);
@@ -278,11 +278,8 @@ static graft_status fused_conv_backward(graft_op_call *c)
     float *dx = c->d_in[0] ? graft_tensor_f32(c->d_in[0]) : NULL;
     float *dw = c->n_in > 1 && c->d_in[1] ? graft_tensor_f32(c->d_in[1]) : NULL;
     float *db = c->n_in > 2 && c->in[2] && c->d_in[2] ? graft_tensor_f32(c->d_in[2]) : NULL;
-    st = graft__conv_backward(&geo, graft_tensor_f32(c->in[0]), graft_tensor_f32(c->in[1]), g, dx,
-                              dw, db, c->ctx);
-    free(g);
-    if (st != GRAFT_OK)
-        return graft__op_fail(c, st, "out of memory for the convolution workspace");
+    graft__conv_backward_ws(&geo, graft_tensor_f32(c->in[0]), graft_tensor_f32(c->in[1]), g, dx,
+                            dw, db, g + n_pad, graft__threads(c->ctx));
     return GRAFT_OK;
 }
 

@@ -121,6 +121,15 @@ static graft_status pool_infer(graft_op_call *c)
     return GRAFT_OK;
 }
 
+/* The plan's scratch buffer for the 2-D fast path; NULL (generic path) when
+ * not applicable or not available. */
+static float *pool_work(graft_op_call *c, const graft__pool_geom *geo, int nt)
+{
+    int64_t n = graft__pool_work_floats(geo, nt);
+    return n > 0 && c->ctx && c->ctx->scratch ? c->ctx->scratch(c->ctx, (size_t)n * sizeof(float))
+                                              : NULL;
+}
+
 static graft_status max_pool_forward(graft_op_call *c)
 {
     graft__pool_geom geo;
@@ -129,8 +138,9 @@ static graft_status max_pool_forward(graft_op_call *c)
     if (st != GRAFT_OK || !c->out[0])
         return st;
     int64_t *idx = c->n_out > 1 && c->out[1] ? graft_tensor_i64(c->out[1]) : NULL;
+    int nt = graft__threads(c->ctx);
     graft__maxpool_forward(&geo, graft_tensor_f32(c->in[0]), graft_tensor_f32(c->out[0]), idx,
-                           graft__threads(c->ctx));
+                           pool_work(c, &geo, nt), nt);
     const pool_params *p = c->params;
     if (idx && p->col_major_indices) {
         const int64_t *in = geo.in, plane = in[0] * in[1] * in[2];
@@ -165,8 +175,9 @@ static graft_status average_pool_forward(graft_op_call *c)
     graft_status st = pool_geometry(c, &geo, dims);
     if (st != GRAFT_OK || !c->out[0])
         return st;
+    int nt = graft__threads(c->ctx);
     graft__avgpool_forward(&geo, graft_tensor_f32(c->in[0]), graft_tensor_f32(c->out[0]),
-                           graft__threads(c->ctx));
+                           pool_work(c, &geo, nt), nt);
     return GRAFT_OK;
 }
 

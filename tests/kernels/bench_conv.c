@@ -129,12 +129,13 @@ int main(int argc, char **argv)
                                .pad = {0, 1, 1}, .pad_end = {0, 1, 1}};
         size_t nx = (size_t)(batch * 64 * 112 * 112);
         float *x = calloc(nx, 4), *y = calloc(nx / 4, 4);
+        float *work = malloc((size_t)graft__pool_work_floats(&pg, nt) * 4);
         double best = 1e30;
         for (int rep = 0; rep < 5; rep++) {
             double t0 = now();
             int it = 0;
             do {
-                graft__maxpool_forward(&pg, x, y, NULL, nt);
+                graft__maxpool_forward(&pg, x, y, NULL, work, nt);
                 it++;
             } while (now() - t0 < 0.1);
             double t = (now() - t0) / it;
@@ -142,7 +143,7 @@ int main(int argc, char **argv)
         }
         printf("%-30s %8.3f ms %7.2f GB/s read\n", "maxpool 3x3/2 64x112", best * 1e3,
                (double)nx * 4 / best * 1e-9);
-        free(x), free(y);
+        free(x), free(y), free(work);
     }
     /* backward of the last ResNet18 block conv (dX and dW) */
     {
