@@ -5,9 +5,10 @@
 
 #include <blis.h>
 
-/* Below this many multiply-adds BLIS's thread start-up costs more than the
- * second core brings. */
-#define SGEMM_PARALLEL_MIN_FLOPS (1 << 18)
+/* Below this many multiply-adds BLIS's thread start-up and barriers cost
+ * more than the second core brings; vector-shaped products (m or n of 1)
+ * are memory-bound and stay on one thread too. */
+#define SGEMM_PARALLEL_MIN_FLOPS (1 << 20)
 
 static void sgemm_naive(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
                         int64_t csa, const float *b, int64_t rsb, int64_t csb, float beta, float *c,
@@ -57,7 +58,7 @@ void graft__sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, 
     }
     rntm_t rntm = BLIS_RNTM_INITIALIZER;
     int nt = n_threads > 0 ? n_threads : 2;
-    if ((double)m * (double)n * (double)k < SGEMM_PARALLEL_MIN_FLOPS)
+    if ((double)m * (double)n * (double)k < SGEMM_PARALLEL_MIN_FLOPS || m == 1 || n == 1)
         nt = 1;
     bli_rntm_set_num_threads(nt, &rntm);
     bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n, (dim_t)k, &alpha,
