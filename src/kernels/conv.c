@@ -510,9 +510,81 @@ graft_status graft__conv_forward(const graft__conv_geom *g, const float *x, cons
     return gemm_forward(g, &d, x, w, bias, z, act, y, ctx, nt);
 }
 
-int64_t graft__conv_backward_work_floats(const graft__conv_geom *g)
+/* Depthwise backward, per input channel (threads split channels, so each
+ * dW row has one writer): the X plane is padded once per image as in the
+ * forward, and dX is accumulated on a padded plane whose interior is then
+ * added back. */
+static int64_t dw_plane_floats(const graft__conv_geom *g)
+{
+    const int64_t ph = (g->out[1] - 1) * g->stride[1] + (g->k[1] - 1) * g->dil[1] + 1;
+    const int64_t pw = (g->out[2] - 1) * g->stride[2] + (g->k[2] - 1) * g->dil[2] + 1;
+    return ph * pw;
+}
+
+static void depthwise_backward(const graft__conv_geom *g, const float *x, const float *w,
+                               const float *dy, float *dx, float *dw, float *work, int nt)
+{
+    const int64_t mult = g->m / g->c, ip = g->in[1] * g->in[2], p = g->out[1] * g->out[2];
+    const int64_t oh = g->out[1], ow = g->out[2], kh = g->k[1], kw = g->k[2];
+    const int64_t sy = g->stride[1], sx = g->stride[2], dly = g->dil[1], dlx = g->dil[2];
+    const int64_t ph = (oh - 1) * sy + (kh - 1) * dly + 1, pw = (ow - 1) * sx + (kw - 1) * dlx + 1;
+    const int64_t ih = g->in[1], iw = g->in[2], pt = g->pad[1], pl = g->pad[2];
+    const int64_t plane = ph * pw;
+    int threads = nt > 1 && g->c > 1 && g->n * g->m * p * kh * kw >= CONV_PAR_MIN ? nt : 1;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *px = work + (int64_t)tid * 2 * plane, *pd = px + plane;
+#pragma omp for schedule(static)
+        for (int64_t ci = 0; ci < g->c; ci++) {
+            for (int64_t ni = 0; ni < g->n; ni++) {
+                if (dw)
+                    pad_plane(g, x + (ni * g->c + ci) * ip, px, ph, pw);
+                if (dx)
+                    memset(pd, 0, (size_t)plane * sizeof *pd);
+                for (int64_t j = 0; j < mult; j++) {
+                    int64_t mi = ci * mult + j;
+                    const float *dyp = dy + (ni * g->m + mi) * p, *wp = w + mi * kh * kw;
+                    for (int64_t ky = 0; ky < kh; ky++)
+                        for (int64_t kx = 0; kx < kw; kx++) {
+                            const float wv = wp[ky * kw + kx];
+                            float acc = 0.0f;
+                            for (int64_t oy = 0; oy < oh; oy++) {
+                                const float *drow = dyp + oy * ow;
+                                int64_t base = (oy * sy + ky * dly) * pw + kx * dlx;
+                                if (dw)
+                                    for (int64_t o = 0; o < ow; o++)
+                                        acc = fmaf(drow[o], px[base + o * sx], acc);
+                                if (dx)
+                                    for (int64_t o = 0; o < ow; o++)
+                                        pd[base + o * sx] = fmaf(wv, drow[o], pd[base + o * sx]);
+                            }
+                            if (dw)
+                                dw[mi * kh * kw + ky * kw + kx] += acc;
+                        }
+                }
+                if (!dx)
+                    continue;
+                float *dxp = dx + (ni * g->c + ci) * ip;
+                for (int64_t iy = 0; iy < ih && iy + pt < ph; iy++) {
+                    const float *src = pd + (iy + pt) * pw + pl;
+                    int64_t n = iw < pw - pl ? iw : pw - pl;
+                    for (int64_t ix = 0; ix < n; ix++)
+                        dxp[iy * iw + ix] += src[ix];
+                }
+            }
+        }
+    }
+}
+
+int64_t graft__conv_backward_work_floats(const graft__conv_geom *g, int n_threads)
 {
     conv_dims d = dims_of(g);
+    if (is_depthwise(g))
+        return (n_threads > 0 ? n_threads : 2) * 2 * dw_plane_floats(g);
     return is_pointwise(g) ? 0 : d.kdim * d.p;
 }
 
@@ -520,7 +592,7 @@ graft_status graft__conv_backward(const graft__conv_geom *g, const float *x, con
                                   const float *dy, float *dx, float *dw, float *db,
                                   graft_exec_ctx *ctx)
 {
-    int64_t n = graft__conv_backward_work_floats(g);
+    int64_t n = graft__conv_backward_work_floats(g, graft__threads(ctx));
     float *work = NULL;
     if (n > 0 && (dx || dw)) {
         work = ctx->scratch(ctx, (size_t)n * sizeof(float));
@@ -549,6 +621,10 @@ void graft__conv_backward_ws(const graft__conv_geom *g, const float *x, const fl
     }
     if (!dx && !dw)
         return;
+    if (is_depthwise(g)) {
+        depthwise_backward(g, x, w, dy, dx, dw, col, nt);
+        return;
+    }
     const int pointwise = is_pointwise(g);
     for (int64_t ni = 0; ni < g->n; ni++) {
         for (int64_t gi = 0; gi < g->group; gi++) {

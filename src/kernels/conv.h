@@ -37,8 +37,9 @@ graft_status graft__conv_forward(const graft__conv_geom *g, const float *x, cons
 graft_status graft__conv_backward(const graft__conv_geom *g, const float *x, const float *w,
                                   const float *dy, float *dx, float *dw, float *db,
                                   graft_exec_ctx *ctx);
-/* The same on a caller's workspace of graft__conv_backward_work_floats(g) floats. */
-int64_t graft__conv_backward_work_floats(const graft__conv_geom *g);
+/* The same on a caller's workspace of graft__conv_backward_work_floats(g,
+ * n_threads) floats. */
+int64_t graft__conv_backward_work_floats(const graft__conv_geom *g, int n_threads);
 void graft__conv_backward_ws(const graft__conv_geom *g, const float *x, const float *w,
                              const float *dy, float *dx, float *dw, float *db, float *work,
                              int n_threads);

@@ -265,7 +265,7 @@ static graft_status fused_conv_backward(graft_op_call *c)
     int64_t n = graft_shape_nelem(rank, dims), n_pad = (n + 15) / 16 * 16;
     /* one scratch block: the activation gradient, then the convolution's workspace */
     float *g = c->ctx->scratch(
-        c->ctx, (size_t)(n_pad + graft__conv_backward_work_floats(&geo)) * sizeof(float));
+        c->ctx, (size_t)(n_pad + graft__conv_backward_work_floats(&geo, graft__threads(c->ctx))) * sizeof(float));
     if (!g)
         return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory for the activation gradient");
     memcpy(g, graft_tensor_f32(c->d_out[0]), (size_t)n * sizeof *g);
