@@ -14,6 +14,13 @@ dataset-fashion-mnist installed):
 Writes fmnist_cnn.onnx, fmnist_cnn.onnx.sha256 and fmnist_cnn.json. Seeds are
 fixed and two threads are used, so a re-run on the same Debian packages
 gives the same accuracy (and normally the same bytes).
+
+Why the classifier reads the flattened 128x3x3 map rather than a global
+average: the new head is trained on classes the backbone never saw, from
+few images, and what tells a sandal from a sneaker or an ankle boot is where
+the edges are. A linear probe on 100 images per class of classes 5-9 scored
+0.902 on global-average-pooled features of the same convolutions (no better
+than raw pixels, 0.908) and 0.934 on the pooled 3x3 map.
 """
 import argparse
 import gzip
@@ -68,15 +75,13 @@ class FmnistCnn(nn.Module):
         self.bn2 = nn.BatchNorm2d(64)
         self.conv3 = nn.Conv2d(64, 128, 3, padding=1)
         self.bn3 = nn.BatchNorm2d(128)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(128, n_classes)
+        self.fc = nn.Linear(128 * 3 * 3, n_classes)
 
     def forward(self, x):
         x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
         x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
-        x = F.relu(self.bn3(self.conv3(x)))
-        x = torch.flatten(self.pool(x), 1)
-        return self.fc(x)
+        x = F.max_pool2d(F.relu(self.bn3(self.conv3(x))), 2)
+        return self.fc(torch.flatten(x, 1))
 
 
 def evaluate(model, x, y, batch=500):
@@ -202,7 +207,7 @@ def main():
         "source": "models/make_fmnist_cnn.py (PyTorch %s, torch.onnx.export opset 13)"
                   % torch.__version__,
         "description": "Conv3x3(1->32)+BN+ReLU, MaxPool2, Conv3x3(32->64)+BN+ReLU, MaxPool2, "
-                       "Conv3x3(64->128)+BN+ReLU, GlobalAveragePool, Flatten, Linear(128->5)",
+                       "Conv3x3(64->128)+BN+ReLU, MaxPool2, Flatten, Linear(1152->5)",
         "training": {
             "data": "Fashion-MNIST train, classes 0-4 (%d images)" % len(xtr),
             "classes": TRAIN_CLASSES,
