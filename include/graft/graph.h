@@ -219,7 +219,8 @@ const char *graft_graph_meta_get(const graft_graph *g, const char *key);
 graft_status graft_graph_meta_set(graft_graph *g, const char *key, const char *value,
                                   graft_error *err);
 
-/* Number of float parameters in initializers (all, or only trainable). */
+/* Number of float parameters: initializers and Constant-node tensors (all),
+ * or only the trainable initializers. */
 int64_t graft_graph_param_count(const graft_graph *g, bool trainable_only);
 
 #ifdef __cplusplus

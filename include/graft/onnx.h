@@ -49,6 +49,10 @@ typedef struct graft_onnx_export_options {
     /* Initializers larger than this many bytes go to one external data file
      * "<output file name>.data" beside the model; 0: everything embedded. */
     size_t external_threshold;
+    /* Write dimension 0 of the graph inputs and outputs as the symbol "batch"
+     * (or the source's own symbol) even where the source fixed it, e.g. a
+     * trace at batch 1. Off: the declared shapes are kept as they are. */
+    bool dynamic_batch;
 } graft_onnx_export_options;
 
 graft_onnx_export_options graft_onnx_export_options_default(void);
@@ -56,8 +60,13 @@ graft_onnx_export_options graft_onnx_export_options_default(void);
 /* Writes the live graph as a standard ONNX model: frozen initializers that
  * came from a file are written byte-identical, ir_version is kept (raised
  * only if an opset needs it), metadata and doc strings kept, nodes get unique
- * non-empty names. Writes to a temporary file in the same folder and renames
- * it into place; on failure nothing is left behind. */
+ * non-empty names. The model is an inference graph: BatchNormalization with
+ * training_mode=1 is written in inference form (its running-statistics
+ * outputs dropped; refused if something reads them) and Dropout without its
+ * training_mode input, as graft runs them. Initializers that no node read in
+ * the source are kept; those whose readers were removed are dropped. Writes
+ * to a temporary file in the same folder and renames it into place; on
+ * failure nothing is left behind. */
 graft_status graft_onnx_export_file(const graft_graph *g, const char *path,
                                     const graft_onnx_export_options *opt, graft_error *err);
 /* Serialises to a malloc'd buffer (caller frees with free()). External data not allowed. */

@@ -601,6 +601,20 @@ int64_t graft_graph_param_count(const graft_graph *g, bool trainable_only)
             continue;
         n += graft_tensor_nelem(val->data);
     }
+    /* Weights a Constant node delivers are weights all the same (they are
+     * never trainable: the freeze pass trains new initializers only). */
+    for (int32_t i = 0; i < g->n_nodes && !trainable_only; i++) {
+        const graft_node *c = &g->nodes[i];
+        if (c->removed || strcmp(c->op_type, "Constant") != 0 || (c->domain && *c->domain))
+            continue;
+        const graft_attr *a = graft_node_attr(c, "value");
+        if (a && a->type == GRAFT_ATTR_TENSOR && a->t && graft_dtype_is_float(a->t->dtype))
+            n += graft_tensor_nelem(a->t);
+        else if ((a = graft_node_attr(c, "value_floats")) && a->type == GRAFT_ATTR_FLOATS)
+            n += a->n;
+        else if (graft_node_attr(c, "value_float"))
+            n += 1;
+    }
     return n;
 }
 

@@ -75,7 +75,9 @@ typedef struct exporter {
     const char *file; /* messages */
     graft_error *err;
     bool oom;
-    bool *referenced; /* per value */
+    bool dynamic_batch;
+    bool *referenced; /* per value: read by a live node or a graph output */
+    bool *touched;    /* per value: read by any node, removed ones too */
 } exporter;
 
 static char *xs(exporter *ex, const char *s)
@@ -355,6 +357,41 @@ static Onnx__AttributeProto *attr_msg(exporter *ex, const graft_node *n, const g
     return ap;
 }
 
+/* ---- inference form ----
+ * graft runs a frozen backbone in inference form whatever the file says
+ * (src/ops/batchnorm.c, the Dropout op), so the export says so too: an ONNX
+ * runtime would otherwise normalise with batch statistics or drop at random. */
+
+static bool bn_in_training_form(const graft_node *n)
+{
+    return is_default_domain(n->domain) && strcmp(n->op_type, "BatchNormalization") == 0 &&
+           graft_node_attr_int(n, "training_mode", 0) != 0;
+}
+
+/* Inputs written for n: Dropout-12+ loses its training_mode input (and a
+ * ratio that is then trailing and omitted). */
+static int inputs_written(const graft_node *n)
+{
+    int k = n->n_inputs;
+    if (!is_default_domain(n->domain) || strcmp(n->op_type, "Dropout") != 0 || k <= 2)
+        return k;
+    k = 2;
+    while (k > 1 && n->inputs[k - 1] < 0)
+        k--;
+    return k;
+}
+
+/* Outputs written for n: an inference-form BatchNormalization has one. */
+static int outputs_written(const graft_node *n)
+{
+    return bn_in_training_form(n) ? 1 : n->n_outputs;
+}
+
+static bool attr_written(const graft_node *n, const graft_attr *a)
+{
+    return !(strcmp(a->name, "training_mode") == 0 && bn_in_training_form(n));
+}
+
 static graft_status node_msg(exporter *ex, const graft_node *n, const char *name,
                              Onnx__NodeProto **out)
 {
@@ -369,23 +406,26 @@ static graft_status node_msg(exporter *ex, const graft_node *n, const char *name
     if (n->domain && *n->domain)
         np->domain = xs(ex, n->domain);
     np->doc_string = xs(ex, n->doc_string);
-    np->input = xcalloc(ex, (size_t)n->n_inputs, sizeof(char *));
-    for (int k = 0; np->input && k < n->n_inputs; k++) {
+    int n_in = inputs_written(n), n_out = outputs_written(n);
+    np->input = xcalloc(ex, (size_t)n_in, sizeof(char *));
+    for (int k = 0; np->input && k < n_in; k++) {
         np->input[k] = xs(ex, n->inputs[k] >= 0 ? g->values[n->inputs[k]].name : "");
         np->n_input = (size_t)k + 1;
     }
-    np->output = xcalloc(ex, (size_t)n->n_outputs, sizeof(char *));
-    for (int k = 0; np->output && k < n->n_outputs; k++) {
+    np->output = xcalloc(ex, (size_t)n_out, sizeof(char *));
+    for (int k = 0; np->output && k < n_out; k++) {
         np->output[k] = xs(ex, n->outputs[k] >= 0 ? g->values[n->outputs[k]].name : "");
         np->n_output = (size_t)k + 1;
     }
     if (n->n_attrs) {
         np->attribute = xcalloc(ex, (size_t)n->n_attrs, sizeof *np->attribute);
         for (int a = 0; np->attribute && a < n->n_attrs; a++) {
-            np->attribute[a] = attr_msg(ex, n, &n->attrs[a]);
-            if (!np->attribute[a])
+            if (!attr_written(n, &n->attrs[a]))
+                continue;
+            Onnx__AttributeProto *ap = attr_msg(ex, n, &n->attrs[a]);
+            if (!ap)
                 return ex->err && ex->err->status ? ex->err->status : GRAFT_ERR_NOMEM;
-            np->n_attribute = (size_t)a + 1;
+            np->attribute[np->n_attribute++] = ap;
         }
     }
     return GRAFT_OK;
@@ -428,7 +468,9 @@ static graft_status build_model(exporter *ex, const graft_onnx_export_options *o
     Onnx__ModelProto *m = xcalloc(ex, 1, sizeof *m);
     Onnx__GraphProto *gp = xcalloc(ex, 1, sizeof *gp);
     ex->referenced = calloc((size_t)g->n_values + 1, sizeof *ex->referenced);
-    if (!order || !m || !gp || !ex->referenced) {
+    ex->touched = calloc((size_t)g->n_values + 1, sizeof *ex->touched);
+    ex->dynamic_batch = opt && opt->dynamic_batch;
+    if (!order || !m || !gp || !ex->referenced || !ex->touched) {
         free(gp);
         free(m);
         m = NULL;
@@ -535,6 +577,38 @@ static graft_status build_model(exporter *ex, const graft_onnx_export_options *o
         if (nm && *nm && !set_add(&orig, nm))
             goto oom;
     }
+    /* what the written graph reads, before any node is written: the
+     * inference-form rewrite must know whether anything reads what it drops */
+    for (int32_t i = 0; i < n_live; i++) {
+        const graft_node *n = &g->nodes[order[i]];
+        for (int k = 0; k < inputs_written(n); k++)
+            if (n->inputs[k] >= 0)
+                ex->referenced[n->inputs[k]] = true;
+    }
+    for (int32_t k = 0; k < g->n_outputs; k++)
+        ex->referenced[g->outputs[k]] = true;
+    for (int32_t i = 0; i < n_live; i++) {
+        const graft_node *n = &g->nodes[order[i]];
+        for (int k = outputs_written(n); k < n->n_outputs; k++) {
+            if (n->outputs[k] >= 0 && ex->referenced[n->outputs[k]]) {
+                st = graft_error_set(ex->err, GRAFT_ERR_UNSUPPORTED,
+                                     "%s: BatchNormalization '%s' has training_mode=1 and "
+                                     "'%s' reads its running statistics; graft exports "
+                                     "inference graphs only",
+                                     ex->file, n->name, g->values[n->outputs[k]].name);
+                goto done;
+            }
+        }
+    }
+    /* An initializer no node reads, not even a removed one, was unused in
+     * the source already (PyTorch's num_batches_tracked): kept, so that a
+     * round trip loses nothing. One whose readers were all removed (the old
+     * classifier) goes. */
+    for (int32_t i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_inputs; k++)
+            if (g->nodes[i].inputs[k] >= 0)
+                ex->touched[g->nodes[i].inputs[k]] = true;
+
     gp->node = xcalloc(ex, (size_t)n_live, sizeof *gp->node);
     if (!gp->node)
         goto oom;
@@ -553,16 +627,14 @@ static graft_status build_model(exporter *ex, const graft_onnx_export_options *o
         }
         if (!set_add(&used, nm))
             goto oom;
-        for (int k = 0; k < n->n_inputs; k++)
-            if (n->inputs[k] >= 0)
-                ex->referenced[n->inputs[k]] = true;
         st = node_msg(ex, n, nm, &gp->node[i]);
         gp->n_node = (size_t)i + 1;
         if (st)
             goto done;
     }
-    for (int32_t k = 0; k < g->n_outputs; k++)
-        ex->referenced[g->outputs[k]] = true;
+    for (int32_t v = 0; v < g->n_values; v++)
+        if (g->values[v].kind == GRAFT_VALUE_INITIALIZER && !ex->touched[v])
+            ex->referenced[v] = true;
 
     /* initializers still in use, in their original order */
     int32_t n_init = 0;
@@ -588,7 +660,8 @@ static graft_status build_model(exporter *ex, const graft_onnx_export_options *o
     if (!gp->input)
         goto oom;
     for (int32_t k = 0; k < g->n_inputs; k++) {
-        Onnx__ValueInfoProto *vi = value_info_msg(ex, &g->values[g->inputs[k]], true);
+        Onnx__ValueInfoProto *vi =
+            value_info_msg(ex, &g->values[g->inputs[k]], ex->dynamic_batch);
         if (!vi)
             goto oom;
         gp->input[gp->n_input++] = vi;
@@ -609,7 +682,7 @@ static graft_status build_model(exporter *ex, const graft_onnx_export_options *o
     for (int32_t k = 0; k < g->n_outputs; k++) {
         const graft_value *v = &g->values[g->outputs[k]];
         Onnx__ValueInfoProto *vi =
-            value_info_msg(ex, v, v->kind != GRAFT_VALUE_INITIALIZER);
+            value_info_msg(ex, v, ex->dynamic_batch && v->kind != GRAFT_VALUE_INITIALIZER);
         if (!vi)
             goto oom;
         gp->output[gp->n_output++] = vi;
@@ -629,7 +702,9 @@ done:
     free(used.slots);
     free(order);
     free(ex->referenced);
+    free(ex->touched);
     ex->referenced = NULL;
+    ex->touched = NULL;
     if (st) {
         if (m)
             protobuf_c_message_free_unpacked(&m->base, NULL);
@@ -642,7 +717,7 @@ done:
 graft_onnx_export_options graft_onnx_export_options_default(void)
 {
     graft_onnx_export_options o = {.producer_name = NULL, .producer_version = NULL,
-                                   .external_threshold = 0};
+                                   .external_threshold = 0, .dynamic_batch = false};
     return o;
 }
 

@@ -2,7 +2,7 @@
 """Checks a model graft exported against the model it came from, with the
 onnx package only (independent of graft).
 
-usage: check_export.py SOURCE EXPORTED [--no-identity] [--sha NAME=HEX]...
+usage: check_export.py SOURCE EXPORTED [--no-identity] [--dynamic-batch] [--sha NAME=HEX]...
 
 - onnx.checker.check_model(EXPORTED, full_check=True) passes;
 - every initializer the source's nodes use is in the export, with equal
@@ -11,7 +11,8 @@ usage: check_export.py SOURCE EXPORTED [--no-identity] [--sha NAME=HEX]...
 - ir_version, opset imports, metadata_props, doc strings, domain and
   model_version are kept; producer is graft;
 - node names are unique and non-empty; the real inputs are the same names in
-  the same order, each with a symbolic first dimension; outputs keep their names;
+  the same order, each with the source's shape (with --dynamic-batch: a
+  symbolic first dimension); outputs keep their names;
 - IR < 4 lists every initializer in graph.input.
 Prints OK or the first problem; exit status 0 or 1.
 """
@@ -40,10 +41,17 @@ def used_names(graph, acc):
     return acc
 
 
+def shape_dim(d):
+    if d.HasField("dim_value"):
+        return d.dim_value
+    return d.dim_param if d.HasField("dim_param") else None
+
+
 def main():
     args = sys.argv[1:]
     src_path, out_path = args[0], args[1]
     identity = "--no-identity" not in args
+    dynamic_batch = "--dynamic-batch" in args
     shas = {}
     for i, a in enumerate(args):
         if a == "--sha":
@@ -106,10 +114,17 @@ def main():
     oinputs = [i for i in out.graph.input if i.name not in oinit]
     if [i.name for i in oinputs] != sreal:
         fail("real inputs %s -> %s" % (sreal, [i.name for i in oinputs]))
+    sinputs = {i.name: i for i in src.graph.input if i.name not in sinit}
     for i in oinputs:
         dims = i.type.tensor_type.shape.dim
-        if len(dims) and not dims[0].dim_param:
-            fail("input %s dim 0 is not symbolic" % i.name)
+        if dynamic_batch:
+            if len(dims) and not dims[0].dim_param:
+                fail("input %s dim 0 is not symbolic" % i.name)
+            continue
+        sdims = sinputs[i.name].type.tensor_type.shape.dim
+        if [shape_dim(d) for d in dims] != [shape_dim(d) for d in sdims]:
+            fail("input %s shape %s -> %s" % (i.name, [shape_dim(d) for d in sdims],
+                                              [shape_dim(d) for d in dims]))
     if [o.name for o in src.graph.output] != [o.name for o in out.graph.output]:
         fail("outputs renamed")
     listed = {i.name for i in out.graph.input}

@@ -24,6 +24,8 @@ static const char help[] =
     "                        M.json next to it when present)\n"
     "  --cut NAME            node or tensor to cut at (default: found automatically)\n"
     "  --out OUT.onnx        where the fine-tuned model goes (required)\n"
+    "  --keep-batch          export the input's batch size as the backbone declares\n"
+    "                        it (default: a symbolic batch dimension)\n"
     "data\n"
     "  --data DIR            one subfolder of PNG/JPEG images per class, or\n"
     "  --idx-images F --idx-labels F   IDX files, gzipped or not\n"
@@ -59,7 +61,7 @@ static const char help[] =
 typedef struct train_opts {
     const char *model, *cut, *out, *json;
     cli_data_src data, eval;
-    bool default_data, quiet, baseline;
+    bool default_data, quiet, baseline, keep_batch;
     int classes[GRAFT_MAX_CLASSES];
     int n_classes;
     int64_t per_class;
@@ -100,13 +102,16 @@ static int parse(int argc, char **argv, train_opts *o)
             return CLI_USAGE;
         if (pr > 0)
             continue;
-        if (strcmp(n, "--baseline") == 0 || strcmp(n, "--quiet") == 0) {
+        if (strcmp(n, "--baseline") == 0 || strcmp(n, "--quiet") == 0 ||
+            strcmp(n, "--keep-batch") == 0) {
             if (!cli_args_flag(&a))
                 return CLI_USAGE;
             if (n[2] == 'b')
                 o->baseline = true;
-            else
+            else if (n[2] == 'q')
                 o->quiet = true;
+            else
+                o->keep_batch = true;
             continue;
         }
         if (!(v = cli_args_value(&a)))
@@ -489,6 +494,14 @@ int cli_cmd_train(int argc, char **argv)
             goto lib_fail;
     }
     graft_onnx_export_options eo = graft_onnx_export_options_default();
+    eo.dynamic_batch = !o.keep_batch;
+    for (int32_t k = 0; eo.dynamic_batch && k < g->n_inputs; k++) {
+        const graft_value *in = &g->values[g->inputs[k]];
+        if (in->rank > 0 && in->dims[0] > 0)
+            printf("note: input '%s' is declared with batch size %lld; the export makes it "
+                   "symbolic ('batch'; --keep-batch keeps it)\n",
+                   in->name, (long long)in->dims[0]);
+    }
     if (graft_onnx_export_file(g, o.out, &eo, &err) != GRAFT_OK)
         goto lib_fail;
     printf("exported   %s\n", o.out);
