@@ -1,9 +1,11 @@
-/* Softmax and LogSoftmax over one axis (opset >= 13, default axis -1) or over
- * the input coerced to 2-D at `axis` (opset < 13, default axis 1). Both forms
- * reduce to [outer, n, inner]: coerced = [prod(d<axis), prod(d>=axis), 1].
+/* Softmax, LogSoftmax and Hardmax over one axis (opset >= 13, default axis -1)
+ * or over the input coerced to 2-D at `axis` (opset < 13, default axis 1). Both
+ * forms reduce to [outer, n, inner]: coerced = [prod(d<axis), prod(d>=axis), 1].
  *
  *   Softmax     y = e^(x - max) / sum e^(x - max)    dx += y (dy - sum(dy y))
  *   LogSoftmax  y = x - max - log sum e^(x - max)    dx += dy - e^y sum(dy)
+ *   Hardmax     y = one_hot(argmax x)                no gradient (zero almost
+ *               everywhere: training through it would silently learn nothing)
  */
 #include <math.h>
 #include <stdlib.h>
@@ -202,6 +204,38 @@ static graft_status softmax_backward(graft_op_call *c)
     return GRAFT_OK;
 }
 
+/* First maximum wins, as np.argmax: ties go to the lowest index and a NaN
+ * counts as the maximum (the first NaN). */
+static graft_status hardmax_forward(graft_op_call *c)
+{
+    const softmax_params *p = c->params;
+    int64_t outer = 0, n = 0, inner = 0;
+    if (!softmax_view(p, c->in[0], &outer, &n, &inner))
+        return graft__op_fail(c, GRAFT_ERR_INVALID, "axis out of range");
+    const float *x = c->in[0]->data;
+    float *y = c->out[0]->data;
+    int64_t total = outer * n * inner;
+    for (int64_t i = 0; i < total; i++)
+        y[i] = 0.0f;
+    if (n == 0)
+        return GRAFT_OK;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t j = 0; j < inner; j++) {
+            const float *xo = x + o * n * inner + j;
+            int64_t best = 0;
+            float mx = xo[0];
+            for (int64_t i = 1; i < n && mx == mx; i++) {
+                float v = xo[i * inner];
+                if (v > mx || v != v) {
+                    mx = v;
+                    best = i;
+                }
+            }
+            y[o * n * inner + best * inner + j] = 1.0f;
+        }
+    return GRAFT_OK;
+}
+
 const graft_op_def graft__op_softmax = {
     .op_type = "Softmax", .domain = "", .min_opset = 1, .flags = 0,
     .params_size = sizeof(softmax_params), .parse = softmax_parse, .infer = softmax_infer,
@@ -211,3 +245,8 @@ const graft_op_def graft__op_log_softmax = {
     .op_type = "LogSoftmax", .domain = "", .min_opset = 1, .flags = 0,
     .params_size = sizeof(softmax_params), .parse = softmax_parse, .infer = softmax_infer,
     .forward = softmax_forward, .backward = softmax_backward};
+
+const graft_op_def graft__op_hardmax = {
+    .op_type = "Hardmax", .domain = "", .min_opset = 1, .flags = 0,
+    .params_size = sizeof(softmax_params), .parse = softmax_parse, .infer = softmax_infer,
+    .forward = hardmax_forward, .backward = NULL};

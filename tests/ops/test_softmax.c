@@ -1,5 +1,5 @@
-/* Softmax / LogSoftmax: opset < 13 coerces to 2-D at axis (default 1),
- * opset >= 13 works on one axis (default -1) - B13a/B13b; naive reference,
+/* Softmax / LogSoftmax / Hardmax: opset < 13 coerces to 2-D at axis (default
+ * 1), opset >= 13 works on one axis (default -1) - B13a/B13b; naive reference,
  * finite differences, ONNX node test data and the shared B13 cases. */
 #include <math.h>
 #include <stdio.h>
@@ -122,15 +122,109 @@ static void test_gradients(void **state)
         }
 }
 
+/* Hardmax: the same views as Softmax, first maximum per group. */
+static void check_hardmax(int opset, int axis, bool has_axis, int rank, const int64_t *dims,
+                          int64_t outer, int64_t n, int64_t inner)
+{
+    graft_graph *g = lt_graph(opset);
+    int32_t node = lt_node(g, "Hardmax", 1, 0, 1);
+    if (has_axis)
+        graft_node_set_int(g, node, "axis", axis, NULL);
+    graft_tensor *x = lt_tensor_rand(rank, dims, 17, -3, 3);
+    /* plant ties: the first copy of each maximum must win */
+    float *xv = graft_tensor_f32(x);
+    for (int64_t i = 0; i + 2 < graft_tensor_nelem(x); i += 5)
+        xv[i + 2] = xv[i];
+    lt_call c;
+    assert_int_equal(lt_run(&c, g, node, 1, &x), GRAFT_OK);
+    const float *y = graft_tensor_f32(c.out[0]);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t j = 0; j < inner; j++) {
+            int64_t best = 0;
+            for (int64_t i = 1; i < n; i++)
+                if (xv[(o * n + i) * inner + j] > xv[(o * n + best) * inner + j])
+                    best = i;
+            for (int64_t i = 0; i < n; i++) {
+                float v = y[(o * n + i) * inner + j];
+                if (v != (i == best ? 1.0f : 0.0f))
+                    fail_msg("Hardmax-%d axis %d group (%lld,%lld) elem %lld: %g, argmax %lld",
+                             opset, axis, (long long)o, (long long)j, (long long)i, v,
+                             (long long)best);
+            }
+        }
+    lt_call_fini(&c);
+    graft_tensor_destroy(x);
+    graft_graph_destroy(g);
+}
+
+static void test_hardmax(void **state)
+{
+    (void)state;
+    int64_t d[3] = {2, 3, 4};
+    check_hardmax(11, 0, false, 3, d, 2, 12, 1);
+    check_hardmax(11, 2, true, 3, d, 6, 4, 1);
+    check_hardmax(1, -2, true, 3, d, 2, 12, 1);
+    check_hardmax(13, 0, false, 3, d, 6, 4, 1);
+    check_hardmax(13, 1, true, 3, d, 2, 3, 4);
+    check_hardmax(13, 0, true, 3, d, 1, 2, 12);
+
+    /* by hand: ties to the first, NaN counts as the maximum (np.argmax) */
+    int64_t d24[2] = {2, 4};
+    float v[8] = {1, 3, 3, 2, 0, NAN, 7, NAN};
+    static const float want[8] = {0, 1, 0, 0, 0, 1, 0, 0};
+    graft_tensor *x = lt_tensor_f32(2, d24, v);
+    graft_graph *g = lt_graph(13);
+    int32_t n = lt_node(g, "Hardmax", 1, 0, 1);
+    lt_call c;
+    assert_int_equal(lt_run(&c, g, n, 1, &x), GRAFT_OK);
+    for (int i = 0; i < 8; i++)
+        if (graft_tensor_f32(c.out[0])[i] != want[i])
+            fail_msg("Hardmax elem %d: %g, want %g", i, graft_tensor_f32(c.out[0])[i], want[i]);
+    /* zero gradient almost everywhere: no backward, so a training plan says
+     * so instead of silently learning nothing */
+    assert_null(c.def->backward);
+    lt_call_fini(&c);
+    graft_graph_destroy(g);
+
+    /* opset 11 default axis 1 on [2,4]: the same rows */
+    g = lt_graph(11);
+    n = lt_node(g, "Hardmax", 1, 0, 1);
+    assert_int_equal(lt_run(&c, g, n, 1, &x), GRAFT_OK);
+    assert_memory_equal(graft_tensor_f32(c.out[0]), want, sizeof want);
+    lt_call_fini(&c);
+    graft_graph_destroy(g);
+    graft_tensor_destroy(x);
+
+    /* bad axis and int64 input: a status, not a crash */
+    int64_t d23[2] = {2, 3};
+    x = lt_tensor_rand(2, d23, 1, 0, 1);
+    g = lt_graph(13);
+    n = lt_node(g, "Hardmax", 1, 0, 1);
+    graft_node_set_int(g, n, "axis", -3, NULL);
+    assert_int_equal(lt_prepare(&c, g, n, 1, &x, 0), GRAFT_ERR_INVALID);
+    assert_non_null(strstr(c.err.msg, "Hardmax node 'n0'"));
+    lt_call_fini(&c);
+    graft_graph_destroy(g);
+    graft_tensor_destroy(x);
+    x = lt_tensor_i64(2, d23, (int64_t[]){1, 2, 3, 4, 5, 6});
+    g = lt_graph(13);
+    n = lt_node(g, "Hardmax", 1, 0, 1);
+    assert_int_equal(lt_prepare(&c, g, n, 1, &x, 0), GRAFT_ERR_UNSUPPORTED);
+    lt_call_fini(&c);
+    graft_graph_destroy(g);
+    graft_tensor_destroy(x);
+}
+
 static void test_onnx_node_data(void **state)
 {
     (void)state;
-    static const char *const ops[] = {"Softmax", "LogSoftmax", NULL};
+    static const char *const ops[] = {"Softmax", "LogSoftmax", "Hardmax", NULL};
     int pass, fail, skip;
     if (lt_onnx_suite(ops, &pass, &fail, &skip) < 0)
         skip();
     assert_int_equal(fail, 0);
-    assert_true(pass >= 14);
+    /* 14 Softmax/LogSoftmax and 7 Hardmax tests */
+    assert_true(pass >= 21);
 }
 
 /* B13a/B13b from ../shared/cases: the node tests' inputs and outputs. */
@@ -150,10 +244,10 @@ static void shared_case(const char *dir, int opset)
         return;
     }
     /* outputs: Softmax(X), LogSoftmax(X), Hardmax(X), Softmax(Xc) */
-    static const int outs[3] = {0, 1, 3};
-    static const char *const ops[3] = {"Softmax", "LogSoftmax", "Softmax"};
-    graft_tensor *ins[3] = {x, x, xc};
-    for (int k = 0; k < 3; k++) {
+    static const int outs[4] = {0, 1, 2, 3};
+    static const char *const ops[4] = {"Softmax", "LogSoftmax", "Hardmax", "Softmax"};
+    graft_tensor *ins[4] = {x, x, x, xc};
+    for (int k = 0; k < 4; k++) {
         snprintf(path, sizeof path, "%s/cases/%s/test_data_set_0/output_%d.pb", shared, dir,
                  outs[k]);
         graft_tensor *want = lt_read_pb(path);
@@ -185,7 +279,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_axis_semantics), cmocka_unit_test(test_bad_axis),
-        cmocka_unit_test(test_gradients),      cmocka_unit_test(test_onnx_node_data),
+        cmocka_unit_test(test_gradients),      cmocka_unit_test(test_hardmax),
+        cmocka_unit_test(test_onnx_node_data),
         cmocka_unit_test(test_shared_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
