@@ -435,10 +435,11 @@ static void infer_reduce(const graft__si *si, const graft_node *n, graft__si *o)
     bool keep = graft_node_attr_int(n, "keepdims", 1) != 0;
     bool red[GRAFT_MAX_RANK] = {0};
     if (cnt <= 0) {
-        if (cnt == 0 && graft_node_attr_int(n, "noop_with_empty_axes", 0))
-            cnt = 0;
+        /* no axes: every axis, or none at all when noop_with_empty_axes */
+        bool noop = graft_node_attr_int(n, "noop_with_empty_axes", 0) != 0;
         for (int i = 0; i < x->rank; i++)
-            red[i] = true;
+            red[i] = !noop;
+        cnt = 0;
     }
     for (int i = 0; i < cnt; i++) {
         int a = norm_axis(ax[i], x->rank);
@@ -572,7 +573,8 @@ static void infer_node(const graft_graph *g, const graft_node *n, graft__si *si)
         infer_matmul(si, n, o);
     } else if (op_is(n, "ReduceMean") || op_is(n, "ReduceSum") || op_is(n, "ReduceMax") ||
                op_is(n, "ReduceMin") || op_is(n, "ReduceProd") || op_is(n, "ReduceL2") ||
-               op_is(n, "ReduceL1")) {
+               op_is(n, "ReduceL1") || op_is(n, "ReduceSumSquare") || op_is(n, "ReduceLogSum") ||
+               op_is(n, "ReduceLogSumExp")) {
         infer_reduce(si, n, o);
     } else if (op_is(n, "Constant")) {
         const graft_attr *a = graft_node_attr(n, "value");

@@ -1,6 +1,7 @@
 /* The passes' static shape inference against the executor's own (a separate
  * implementation) on every value of the real models and bug cases in
- * ../shared, fed the shapes of their reference inputs. Where both know a
+ * ../shared and of the ONNX node tests (Debian's libonnx-testdata), fed the
+ * shapes of their reference inputs. Where both know a
  * shape they must agree. */
 #include <dirent.h>
 #include <stdio.h>
@@ -119,6 +120,10 @@ static void test_agrees_with_plan(void **state)
         snprintf(c, sizeof c, "%s", cases);
         scan(c, &t);
     }
+    /* ONNX's own node tests: every attribute form of the ops graft runs */
+    int before = t.models;
+    scan("/usr/share/libonnx-testdata/data/node", &t);
+    printf("ONNX node tests planned and compared: %d\n", t.models - before);
     if (!t.models)
         skip();
     printf("static shapes: %d models, %d values agree, %d unknown to one side\n", t.models,
