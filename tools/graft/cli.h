@@ -110,6 +110,11 @@ const char *cli_default_model(char *buf, size_t size);
 /* Writes text to path through path.tmp + rename. */
 bool cli_write_file(const char *path, const char *text, graft_error *err);
 
+/* One "note: ..." line on out per node stored in training form
+ * (BatchNormalization training_mode=1, Dropout with a training_mode input):
+ * graft runs and exports such nodes in inference form. Returns the count. */
+int cli_note_training_form(const graft_graph *g, FILE *out);
+
 /* Monotonic seconds. */
 double cli_now(void);
 

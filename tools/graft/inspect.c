@@ -282,6 +282,7 @@ int cli_cmd_inspect(int argc, char **argv)
                    ops[i].runnable ? "" : "   (graft cannot run this op)");
         if (n_unsupported)
             printf("unsupported %s\n", unsupported);
+        cli_note_training_form(g, stdout);
         printf("parameters  %lld in %d initializers\n", (long long)n_params, n_init);
         for (int i = 0; i < g->n_meta; i++)
             printf("metadata    %s = %s\n", g->meta[i].key, g->meta[i].value);

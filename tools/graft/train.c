@@ -368,6 +368,7 @@ int cli_cmd_train(int argc, char **argv)
         goto lib_fail;
     if (graft_onnx_import_file(o.model, NULL, &g, &err) != GRAFT_OK)
         goto lib_fail;
+    cli_note_training_form(g, stdout);
     graft_preprocess pp = mi.has_pp ? mi.pp : cli_pp_guess(g);
     if (!mi.has_pp) {
         cli_model_info meta;
