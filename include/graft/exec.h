@@ -53,6 +53,12 @@ typedef struct graft_plan_options {
      * model takes as a graph input. The plan folds with it; every run checks
      * that the feed still holds these values. */
     const graft_tensor *const *feed_values;
+    /* graft runs a node stored in training form (BatchNormalization with
+     * training_mode=1, Dropout with a training_mode input) in inference form,
+     * as a frozen backbone needs. Set: refuse such a node instead, with
+     * GRAFT_ERR_UNSUPPORTED, for callers that want ONNX's exact semantics or
+     * nothing (a conformance run). */
+    bool refuse_training_form;
 } graft_plan_options;
 
 graft_plan_options graft_plan_options_default(void);

@@ -219,6 +219,10 @@ const char *graft_graph_meta_get(const graft_graph *g, const char *key);
 graft_status graft_graph_meta_set(graft_graph *g, const char *key, const char *value,
                                   graft_error *err);
 
+/* n is stored in training form: BatchNormalization with training_mode=1, or
+ * Dropout with a training_mode input that is not a constant false. */
+bool graft_node_training_form(const graft_graph *g, const graft_node *n);
+
 /* Number of float parameters: initializers and Constant-node tensors (all),
  * or only the trainable initializers. */
 int64_t graft_graph_param_count(const graft_graph *g, bool trainable_only);

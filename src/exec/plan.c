@@ -915,6 +915,18 @@ graft_status graft_plan_create(const graft_graph *g, const graft_plan_options *o
                              n_bad == 1 ? "op" : "ops", ops);
         goto fail;
     }
+    for (int32_t i = 0; opt && opt->refuse_training_form && i < g->n_nodes; i++) {
+        const graft_node *n = &g->nodes[i];
+        if (need[i] && graft_node_training_form(g, n)) {
+            st = graft_error_set(err, GRAFT_ERR_UNSUPPORTED,
+                                 "%s: %s '%s' is stored in training form (%s); graft runs it "
+                                 "only in inference form",
+                                 file_of(g) ? file_of(g) : "model", n->op_type, n->name,
+                                 n->op_type[0] == 'B' ? "training_mode=1, batch statistics"
+                                                      : "training_mode input, random drops");
+            goto fail;
+        }
+    }
     if (missing >= 0) {
         const graft_value *mv = &g->values[missing];
         st = graft_error_set(err, GRAFT_ERR_ARG, "%s: value '%s' is needed but %s",

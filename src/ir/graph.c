@@ -588,6 +588,20 @@ graft_status graft_graph_meta_set(graft_graph *g, const char *key, const char *v
     return GRAFT_OK;
 }
 
+bool graft_node_training_form(const graft_graph *g, const graft_node *n)
+{
+    if (n->removed || (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0))
+        return false;
+    if (strcmp(n->op_type, "BatchNormalization") == 0)
+        return graft_node_attr_int(n, "training_mode", 0) != 0;
+    if (strcmp(n->op_type, "Dropout") != 0 || n->n_inputs < 3 || n->inputs[2] < 0)
+        return false;
+    const graft_value *t = &g->values[n->inputs[2]];
+    if (t->kind == GRAFT_VALUE_INITIALIZER && t->data && graft_tensor_nelem(t->data) == 1)
+        return ((const uint8_t *)t->data->data)[0] != 0 || t->data->dtype != GRAFT_UINT8;
+    return true;
+}
+
 int64_t graft_graph_param_count(const graft_graph *g, bool trainable_only)
 {
     int64_t n = 0;

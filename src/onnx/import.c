@@ -119,6 +119,20 @@ static graft_status apply_type(importer *im, int32_t vi, const Onnx__ValueInfoPr
     if (v->kind == GRAFT_VALUE_INITIALIZER)
         return GRAFT_OK; /* the data is authoritative */
     const Onnx__TypeProto *t = info->type;
+    if (t && strict && t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE &&
+        t->value_case != ONNX__TYPE_PROTO__VALUE__NOT_SET) {
+        /* graft feeds and writes dense tensors only; treating a sequence or
+         * optional as one would misread its data and mis-declare it on export */
+        const char *kind = t->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE ? "a sequence"
+                           : t->value_case == ONNX__TYPE_PROTO__VALUE_MAP_TYPE    ? "a map"
+                           : t->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE
+                               ? "an optional"
+                               : "a sparse tensor";
+        return graft_error_set(im->err, GRAFT_ERR_UNSUPPORTED,
+                               "%s: graph %s '%s' is %s, not a dense tensor; graft handles "
+                               "tensor inputs and outputs only",
+                               im->file, v->is_graph_output ? "output" : "input", v->name, kind);
+    }
     if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type)
         return GRAFT_OK;
     const Onnx__TypeProto__Tensor *tt = t->tensor_type;

@@ -223,7 +223,7 @@ static void test_roundtrip_models(void **state)
 
 /* Every model of Debian's ONNX backend test data: import -> export -> import
  * keeps the graph and its tensors bit for bit; the few graft refuses are
- * refused as unsupported (opset 1, no default-domain opset). */
+ * refused as unsupported. */
 static void test_roundtrip_debian(void **state)
 {
     (void)state;
@@ -271,7 +271,10 @@ static void test_roundtrip_debian(void **state)
     print_message("debian backend data: %d models round-tripped, %d refused as unsupported\n",
                   ok, refused);
     assert_true(ok > 1000);
-    assert_true(refused < 30);
+    /* 44 in libonnx-testdata 1.12: opset 1 or no default-domain opset,
+     * sequence/optional/map graph inputs or outputs, and training graphs
+     * whose outputs are BatchNormalization's running statistics */
+    assert_true(refused < 60);
 }
 
 static void test_b32_b33_fields(void **state)

@@ -685,16 +685,11 @@ int cli_note_training_form(const graft_graph *g, FILE *out)
     int count = 0;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const graft_node *n = &g->nodes[i];
-        if (n->removed || (n->domain && *n->domain))
+        if (!graft_node_training_form(g, n))
             continue;
-        const char *what = NULL;
-        if (!strcmp(n->op_type, "BatchNormalization") &&
-            graft_node_attr_int(n, "training_mode", 0) != 0)
-            what = "training_mode=1: normalised with its stored statistics";
-        else if (!strcmp(n->op_type, "Dropout") && n->n_inputs > 2 && n->inputs[2] >= 0)
-            what = "a training_mode input: identity";
-        if (!what)
-            continue;
+        const char *what = n->op_type[0] == 'B'
+                               ? "training_mode=1: normalised with its stored statistics"
+                               : "a training_mode input: identity";
         fprintf(out, "note: %s '%s' has %s (inference form), and is exported so\n", n->op_type,
                 n->name, what);
         count++;

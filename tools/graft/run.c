@@ -75,6 +75,7 @@ int cli_cmd_run(int argc, char **argv)
 
     if (graft_onnx_import_file(model, NULL, &g, &err) != GRAFT_OK)
         goto lib_fail;
+    cli_note_training_form(g, stdout);
     if (n_in != g->n_inputs) {
         rc = cli_fail(CLI_USAGE, "run: %s has %d input%s, %d --in given", model, g->n_inputs,
                       g->n_inputs == 1 ? "" : "s", n_in);
