@@ -18,6 +18,17 @@
 /* Work (in floats touched) below which an OpenMP region costs more than it saves. */
 #define CONV_PAR_MIN 32768
 
+/* This thread's index inside a parallel region (0 outside one): the slice
+ * of the scratch buffer it owns. */
+static inline int thread_num(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 typedef struct conv_dims {
     int64_t cg, mg, kvol, kdim, p, ip;
 } conv_dims;
@@ -133,6 +144,109 @@ static void im2col_row_tile(const graft__conv_geom *g, const conv_dims *d, const
         }
         p += n;
     }
+}
+
+static bool is_2d(const graft__conv_geom *g)
+{
+    return g->in[0] == 1 && g->k[0] == 1 && g->out[0] == 1;
+}
+
+/* One row of a 2-D im2col when the output is as wide as the input and the
+ * stride is 1 ("same" padding): output index t then reads input index
+ * t + shift, so the whole span [s0, s1) from the first to the last valid
+ * output is one contiguous copy; the few columns inside it that fall in the
+ * horizontal padding ([0, xlo) and [xhi, ow) of each row) picked up a
+ * neighbouring row's value and are zeroed after. Columns [p0, p0 + pw). */
+static void im2col_flat_row(const float *xc, float *restrict o, int64_t p0, int64_t pw, int64_t ow,
+                            int64_t s0, int64_t s1, int64_t shift, int64_t ylo, int64_t yhi,
+                            int64_t xlo, int64_t xhi, bool any)
+{
+    const int64_t end = p0 + pw;
+    int64_t a = any && s0 > p0 ? s0 : p0, b = any && s1 < end ? s1 : end;
+    if (!any || b < a)
+        a = b = end;
+    for (int64_t t = p0; t < a; t++)
+        o[t - p0] = 0.0f;
+    if (b > a) {
+        const float *restrict src = xc + (a + shift);
+        float *restrict q = o + (a - p0);
+        for (int64_t i = 0; i < b - a; i++)
+            q[i] = src[i];
+    }
+    for (int64_t t = b; t < end; t++)
+        o[t - p0] = 0.0f;
+    if (b <= a || (xlo == 0 && xhi == ow))
+        return;
+    for (int64_t oy = ylo; oy < yhi; oy++) { /* [ylo, yhi): the rows the tile touches */
+        for (int64_t t = oy * ow; t < oy * ow + xlo; t++)
+            if (t >= a && t < b)
+                o[t - p0] = 0.0f;
+        for (int64_t t = oy * ow + xhi; t < (oy + 1) * ow; t++)
+            if (t >= a && t < b)
+                o[t - p0] = 0.0f;
+    }
+}
+
+/* 2-D im2col of columns [p0, p0 + pw) into dst (row r at dst + r·ld). The
+ * clipping is worked out once per kernel offset (valid rows and columns),
+ * not per output row, and the copies are inline loops: for the small
+ * planes where this matters a row is a handful of floats, too short for a
+ * memcpy call to pay. */
+static void im2col_2d(const graft__conv_geom *g, const conv_dims *d, const float *x,
+                      float *restrict dst, int64_t ld, int64_t p0, int64_t pw)
+{
+    const int64_t oh = g->out[1], ow = g->out[2], ih = g->in[1], iw = g->in[2];
+    const int64_t kh = g->k[1], kw = g->k[2], sy = g->stride[1], sx = g->stride[2];
+    const int64_t y0 = p0 / ow, y1 = (p0 + pw + ow - 1) / ow; /* output rows touched */
+    const bool flat = sx == 1 && sy == 1 && iw == ow;
+    /* Kernel offset outer, channel inner: the clipping (a few 64-bit
+     * divisions, which at K = 576 rows of 49 columns cost as much as the
+     * copies) is worked out once per offset instead of once per row. */
+    for (int64_t ky = 0; ky < kh; ky++)
+        for (int64_t kx = 0; kx < kw; kx++) {
+            const int64_t offy = ky * g->dil[1] - g->pad[1], offx = kx * g->dil[2] - g->pad[2];
+            int64_t ylo, yhi, xlo, xhi;
+            graft__valid_range(offy, sy, ih, oh, &ylo, &yhi);
+            graft__valid_range(offx, sx, iw, ow, &xlo, &xhi);
+            for (int64_t c = 0; c < d->cg; c++) {
+                const float *xc = x + c * d->ip;
+                float *rowp = dst + ((c * kh + ky) * kw + kx) * ld;
+                if (flat) {
+                    im2col_flat_row(xc, rowp, p0, pw, ow, ylo * ow + xlo, (yhi - 1) * ow + xhi,
+                                    offy * iw + offx, ylo > y0 ? ylo : y0, yhi < y1 ? yhi : y1,
+                                    xlo, xhi, ylo < yhi && xlo < xhi);
+                    continue;
+                }
+                for (int64_t oy = y0; oy < y1; oy++) {
+                    /* this output row's columns [a, b) fall in the tile, at o[0..) */
+                    int64_t a = oy * ow < p0 ? p0 - oy * ow : 0;
+                    int64_t b = (oy + 1) * ow > p0 + pw ? p0 + pw - oy * ow : ow;
+                    float *restrict o = rowp + (oy * ow + a - p0);
+                    if (oy < ylo || oy >= yhi) {
+                        for (int64_t ox = a; ox < b; ox++)
+                            o[ox - a] = 0.0f;
+                        continue;
+                    }
+                    int64_t lo = xlo > a ? xlo : a, hi = xhi < b ? xhi : b;
+                    if (hi < lo)
+                        hi = lo;
+                    for (int64_t ox = a; ox < lo; ox++)
+                        o[ox - a] = 0.0f;
+                    if (hi > lo) {
+                        const float *restrict src = xc + (oy * sy + offy) * iw + lo * sx + offx;
+                        float *restrict q = o + (lo - a);
+                        if (sx == 1)
+                            for (int64_t i = 0; i < hi - lo; i++)
+                                q[i] = src[i];
+                        else
+                            for (int64_t i = 0; i < hi - lo; i++)
+                                q[i] = src[i * sx];
+                    }
+                    for (int64_t ox = hi; ox < b; ox++)
+                        o[ox - a] = 0.0f;
+                }
+            }
+        }
 }
 
 static void im2col(const graft__conv_geom *g, const conv_dims *d, const float *x, float *col,
@@ -348,10 +462,7 @@ static graft_status depthwise_forward(const graft__conv_geom *g, const float *x,
         return GRAFT_ERR_NOMEM;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        const int tid = thread_num();
         float *pp = buf + (int64_t)tid * per, *work = pp + pad_n;
         for (int64_t t = ph * pw; t < pad_n; t++)
             pp[t] = 0.0f;
@@ -411,7 +522,10 @@ static graft_status blas_threaded_forward(const graft__conv_geom *g, const conv_
             float *yg = y + ni * g->m * d->p + gi * d->mg * d->p;
             const float *b = xg;
             if (!pointwise) {
-                im2col(g, d, xg, col, nt);
+                if (is_2d(g))
+                    im2col_2d(g, d, xg, col, d->p, 0, d->p);
+                else
+                    im2col(g, d, xg, col, nt);
                 b = col;
             }
             graft__sgemm(d->mg, d->p, d->kdim, 1.0f, w + gi * d->mg * d->kdim, d->kdim, 1, b,
@@ -428,6 +542,91 @@ static graft_status blas_threaded_forward(const graft__conv_geom *g, const conv_
     return GRAFT_OK;
 }
 
+/* Small planes (the deep layers of a small CNN: 7x7, 14x14): one image's
+ * GEMM is too narrow for BLIS, which then spends its time packing the whole
+ * weight matrix for a few dozen columns. A work item instead takes a block
+ * of nb images of one group: their im2col side by side (K × nb·P), one GEMM
+ * into a Mg × nb·P buffer, then the write-back scatters each image's P
+ * columns into its NCHW plane. The images per block: enough for
+ * CONV_BATCH_COLS columns (BLIS's rate still climbs up to a few hundred),
+ * within CONV_BATCH_FLOATS of tile and output buffer (so both stay in the
+ * core's 2 MB L2 with the packed weights), and never so many that a thread
+ * goes without a block. */
+#define CONV_BATCH_COLS 512
+#define CONV_BATCH_FLOATS (384 * 1024)
+
+static int64_t batch_images(const graft__conv_geom *g, const conv_dims *d, int nt)
+{
+    if (!is_2d(g) || d->p >= CONV_BATCH_COLS)
+        return 1;
+    int64_t nb = (CONV_BATCH_COLS + d->p / 2) / d->p;
+    int64_t fit = CONV_BATCH_FLOATS / ((d->kdim + d->mg) * d->p);
+    nb = nb < fit ? nb : fit;
+    nb = nb < g->n ? nb : g->n;
+    if (nb < 2)
+        return 1;
+    /* Images per block: of the sizes from nb down to nb/2, the one that gives
+     * the busiest thread the fewest images (the tail block costs a whole
+     * one), and at least one block per thread. */
+    int64_t best = 1, best_load = -1;
+    for (int64_t cand = nb; cand >= 2 && 2 * cand >= nb; cand--) {
+        const int64_t blocks = (g->n + cand - 1) / cand, items = blocks * g->group;
+        if (items < nt)
+            continue;
+        const int64_t load = (items + nt - 1) / nt * cand;
+        if (best_load < 0 || load < best_load) {
+            best = cand;
+            best_load = load;
+        }
+    }
+    return best;
+}
+
+static graft_status batched_forward(const graft__conv_geom *g, const conv_dims *d, const float *x,
+                                    const float *w, const float *bias, const float *z,
+                                    const graft__act *act, float *y, graft_exec_ctx *ctx, int nt,
+                                    int64_t nb)
+{
+    const int64_t p = d->p, blocks = (g->n + nb - 1) / nb, items = blocks * g->group;
+    const int64_t per = (d->kdim + d->mg) * nb * p;
+    int threads = items < nt ? (int)items : nt;
+    float *buf = ctx->scratch(ctx, (size_t)(threads * per) * sizeof(float));
+    if (!buf)
+        return GRAFT_ERR_NOMEM;
+    const bool fuse = bias || z || act->kind != GRAFT__ACT_NONE;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        const int tid = thread_num();
+        float *col = buf + (int64_t)tid * per, *acc = col + d->kdim * nb * p;
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < items; it++) {
+            const int64_t gi = it % g->group, n0 = it / g->group * nb;
+            const int64_t cnt = g->n - n0 < nb ? g->n - n0 : nb, ld = cnt * p;
+            for (int64_t j = 0; j < cnt; j++)
+                im2col_2d(g, d, x + (n0 + j) * g->c * d->ip + gi * d->cg * d->ip, col + j * p, ld,
+                          0, p);
+            graft__sgemm(d->mg, ld, d->kdim, 1.0f, w + gi * d->mg * d->kdim, d->kdim, 1, col, ld, 1,
+                         0.0f, acc, ld, 1, 1);
+            for (int64_t m = 0; m < d->mg; m++) {
+                float *arow = acc + m * ld;
+                const float bv = bias ? bias[gi * d->mg + m] : 0.0f;
+                if (fuse && !z) /* one bias for the whole row: every image at once */
+                    graft__act_row(arow, ld, bv, NULL, act);
+                for (int64_t j = 0; j < cnt; j++) {
+                    const int64_t off = ((n0 + j) * g->m + gi * d->mg + m) * p;
+                    float *restrict yp = y + off;
+                    const float *restrict ap = arow + j * p;
+                    if (z)
+                        graft__act_row(arow + j * p, p, bv, z + off, act);
+                    for (int64_t q = 0; q < p; q++)
+                        yp[q] = ap[q];
+                }
+            }
+        }
+    }
+    return GRAFT_OK;
+}
+
 /* Forward for the GEMM paths. Work items are (image, group, column tile);
  * each thread builds its own im2col tile in its slice of the scratch buffer
  * and runs a single-threaded GEMM on it, then applies bias/Z/activation to
@@ -440,6 +639,9 @@ static graft_status gemm_forward(const graft__conv_geom *g, const conv_dims *d, 
     int64_t tile_max = CONV_TILE_FLOATS / (d->kdim > 0 ? d->kdim : 1);
     tile_max = tile_max < 128 ? 128 : tile_max / CONV_TILE_ALIGN * CONV_TILE_ALIGN;
     int64_t n_tiles = (d->p + tile_max - 1) / tile_max;
+    const int64_t nb = batch_images(g, d, nt);
+    if (nb > 1)
+        return batched_forward(g, d, x, w, bias, z, act, y, ctx, nt, nb);
     const bool few = g->n * g->group < 2 * nt;
     if (few && nt > 1 && d->p < nt * CONV_MIN_SPLIT)
         return blas_threaded_forward(g, d, x, w, bias, z, act, y, ctx, nt);
@@ -462,10 +664,7 @@ static graft_status gemm_forward(const graft__conv_geom *g, const conv_dims *d, 
     const bool fuse = bias || z || act->kind != GRAFT__ACT_NONE;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        const int tid = thread_num();
         float *mycol = col ? col + (int64_t)tid * d->kdim * width : NULL;
 #pragma omp for schedule(static)
         for (int64_t it = 0; it < items; it++) {
@@ -476,8 +675,11 @@ static graft_status gemm_forward(const graft__conv_geom *g, const conv_dims *d, 
             const float *b = xg + p0;
             int64_t ldb = d->p;
             if (!pointwise) {
-                for (int64_t r = 0; r < d->kdim; r++)
-                    im2col_row_tile(g, d, xg, mycol + r * pw, r, p0, pw);
+                if (is_2d(g))
+                    im2col_2d(g, d, xg, mycol, pw, p0, pw);
+                else
+                    for (int64_t r = 0; r < d->kdim; r++)
+                        im2col_row_tile(g, d, xg, mycol + r * pw, r, p0, pw);
                 b = mycol;
                 ldb = pw;
             }
@@ -533,10 +735,7 @@ static void depthwise_backward(const graft__conv_geom *g, const float *x, const 
     int threads = nt > 1 && g->c > 1 && g->n * g->m * p * kh * kw >= CONV_PAR_MIN ? nt : 1;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        const int tid = thread_num();
         float *px = work + (int64_t)tid * 2 * plane, *pd = px + plane;
 #pragma omp for schedule(static)
         for (int64_t ci = 0; ci < g->c; ci++) {

@@ -7,7 +7,9 @@
  *              straight on the input;
  *   depthwise  group == C with one input channel per group (any channel
  *              multiplier), at most 2-D: a direct kernel, no GEMM;
- *   general    im2col into the scratch buffer, then GEMM.
+ *   general    im2col into the scratch buffer, then GEMM; for small 2-D
+ *              planes (P below a few hundred) at batch > 1 one GEMM covers
+ *              a block of images, their im2col side by side.
  * Bias, the residual Z and the activation are applied in the write-back
  * while the output block is still in cache.
  */

@@ -151,6 +151,7 @@ static bool pool2d_fast(const graft__pool_geom *g, const float *x, float *y, boo
             rows_cols[oh + o] = cnt;
         }
     }
+    const bool in_place = g->pad[1] == 0 && g->pad[2] == 0 && ph <= g->in[1] && pw <= g->in[2];
     int threads = pool_threads(g, nt);
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
@@ -161,14 +162,31 @@ static bool pool2d_fast(const graft__pool_geom *g, const float *x, float *y, boo
         float *pp = work + oh + ow + (int64_t)tid * ph * pw;
 #pragma omp for schedule(static)
         for (int64_t p = 0; p < g->planes; p++) {
-            fill_padded(g, x + p * ip, pp, ph, pw, max ? -INFINITY : 0.0f);
+            /* Without padding the windows lie inside the plane itself: read
+             * it in place (row stride iw) rather than copy it. */
+            const float *src = x + p * ip;
+            int64_t ld = g->in[2];
+            if (!in_place) {
+                fill_padded(g, src, pp, ph, pw, max ? -INFINITY : 0.0f);
+                src = pp;
+                ld = pw;
+            }
             float *yp = y + p * op;
             for (int64_t oy = 0; oy < oh; oy++) {
                 float *restrict yrow = yp + oy * ow;
-                const float *r0 = pp + oy * sy * pw;
+                const float *r0 = src + oy * sy * ld;
+                if (max && kw == 2 && kh == 2 && sx == 2 && dx == 1) { /* 2x2/2: both rows at once */
+                    const float *r1 = r0 + dy * ld;
+                    for (int64_t o = 0; o < ow; o++)
+                        yrow[o] = max2(max2(r0[2 * o], r0[2 * o + 1]), max2(r1[2 * o], r1[2 * o + 1]));
+                    continue;
+                }
                 if (max && kw == 3 && sx == 2 && dx == 1) {
                     for (int64_t o = 0; o < ow; o++)
                         yrow[o] = max2(max2(r0[2 * o], r0[2 * o + 1]), r0[2 * o + 2]);
+                } else if (max && kw == 2 && sx == 2 && dx == 1) {
+                    for (int64_t o = 0; o < ow; o++)
+                        yrow[o] = max2(r0[2 * o], r0[2 * o + 1]);
                 } else {
                     for (int64_t o = 0; o < ow; o++) {
                         float m = max ? -INFINITY : 0.0f;
@@ -180,7 +198,7 @@ static bool pool2d_fast(const graft__pool_geom *g, const float *x, float *y, boo
                     }
                 }
                 for (int64_t ky = 1; ky < kh; ky++) {
-                    const float *r = r0 + ky * dy * pw;
+                    const float *r = r0 + ky * dy * ld;
                     if (max && kw == 3 && sx == 2 && dx == 1) {
                         for (int64_t o = 0; o < ow; o++)
                             yrow[o] = max2(yrow[o], max2(max2(r[2 * o], r[2 * o + 1]), r[2 * o + 2]));

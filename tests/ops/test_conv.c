@@ -199,9 +199,11 @@ static void check_forward(const ref_conv *r, int auto_pad, bool bias, bool fused
                      ref);
     double e = kt_close(graft_tensor_f32(k->out[0]), ref, n, 1e-5, 1e-4);
     if (e > 1.0)
-        printf("conv mismatch: nsp %d n %lld c %lld m %lld group %lld auto_pad %d act %d err %g\n",
+        printf("conv mismatch: nsp %d n %lld c %lld m %lld group %lld in %lldx%lld k %lldx%lld "
+               "s %lld auto_pad %d act %d threads %d err %g\n",
                r->nsp, (long long)r->n, (long long)r->c, (long long)r->m, (long long)r->group,
-               auto_pad, r->act, e);
+               (long long)r->in[0], (long long)r->in[1], (long long)r->k[0], (long long)r->k[1],
+               (long long)r->s[0], auto_pad, r->act, k->ctx.n_threads, e);
     assert_true(e <= 1.0);
     free(ref);
     kt_node_free(k);
@@ -262,6 +264,51 @@ static void test_depthwise_sweep(void **state)
                         r.b = r.act == 2 ? 0.4f : 0.5f;
                         check_forward(&r, 0, true, true, hi % 2 == 0, true, &rng);
                     }
+}
+
+/* Small planes at batch > 1 (the path that puts several images' im2col
+ * side by side in one GEMM and scatters the result per image): batch sizes
+ * that do and do not divide into blocks, odd plane sizes, "same" padding
+ * (the contiguous im2col rows) and not, strides, groups, pointwise, 1-D,
+ * every fused activation with and without the residual Z, 1-3 threads. */
+static void test_conv_forward_batched(void **state)
+{
+    (void)state;
+    uint64_t rng = 0xba7c4;
+    static const int64_t batch[] = {2, 3, 5, 8, 9, 17};
+    static const int64_t hw[][2] = {{7, 7}, {5, 7}, {3, 3}, {14, 9}, {1, 6}, {2, 1}};
+    int it = 0;
+    for (int bi = 0; bi < 6; bi++)
+        for (int hi = 0; hi < 6; hi++)
+            for (int kind = 0; kind < 5; kind++, it++) {
+                /* 0 same 3x3, 1 grouped same, 2 stride 2, 3 valid 3x2 dilated, 4 pointwise */
+                ref_conv r = {.nsp = hw[hi][0] == 1 && kind == 4 ? 1 : 2, .n = batch[bi]};
+                r.group = kind == 1 ? (it % 2 ? 2 : 3) : 1;
+                r.c = r.group * (1 + it % 4);
+                r.m = r.group * (1 + (it * 7) % 5);
+                for (int i = 0; i < r.nsp; i++) {
+                    int64_t k = kind == 4 ? 1 : (kind == 3 && i == 1 ? 2 : 3);
+                    int64_t d = kind == 3 ? 2 : 1, s = kind == 2 ? 2 : 1;
+                    r.in[i] = r.nsp == 1 ? hw[hi][1] : hw[hi][i];
+                    r.k[i] = k;
+                    r.s[i] = s;
+                    r.d[i] = d;
+                    if (kind == 3) { /* valid: grow the input to the dilated kernel */
+                        if (r.in[i] < (k - 1) * d + 1)
+                            r.in[i] = (k - 1) * d + 1;
+                    } else if (kind != 4) {
+                        r.pb[i] = (k - 1) / 2;
+                        r.pe[i] = k - 1 - r.pb[i];
+                    }
+                    r.out[i] = (r.in[i] + r.pb[i] + r.pe[i] - (k - 1) * d - 1) / s + 1;
+                }
+                r.act = it % 7;
+                r.a = r.act == 2 ? -0.3f : (r.act == 3 ? 0.1f : 0.2f);
+                r.b = r.act == 2 ? 0.4f : 0.5f;
+                check_forward(&r, 0, it % 3 != 0, true, it % 2 == 0, true, &rng);
+                r.act = 0; /* plain Conv */
+                check_forward(&r, 0, it % 2 == 0, false, false, true, &rng);
+            }
 }
 
 /* A larger case that exercises the BLIS and multi-threaded paths. */
@@ -480,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_conv_forward_random),
         cmocka_unit_test(test_fused_conv_forward),
         cmocka_unit_test(test_conv_forward_large),
+        cmocka_unit_test(test_conv_forward_batched),
         cmocka_unit_test(test_depthwise_sweep),
         cmocka_unit_test(test_conv_backward),
         cmocka_unit_test(test_fused_conv_backward),
