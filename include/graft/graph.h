@@ -48,6 +48,10 @@ typedef struct graft_value {
     int32_t producer;     /* node index, -1 for inputs and initializers */
     bool is_graph_output; /* listed in graph.output */
     bool listed_as_input; /* initializer also listed in graph.input (IR < 4 style) */
+    /* Initializer that no node of the source file read (PyTorch's
+     * num_batches_tracked): the export keeps it, so round trips lose nothing,
+     * while one whose readers surgery removed or rewired is dropped. */
+    bool unread_in_source;
     bool has_value_info;  /* declared in graph.input/output/value_info */
     /* Freeze pass: trainable parameters, and values whose gradient is needed
      * because a trainable parameter flows into them. */

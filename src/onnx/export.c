@@ -76,8 +76,8 @@ typedef struct exporter {
     graft_error *err;
     bool oom;
     bool dynamic_batch;
+    const char *batch_symbol; /* for a dimension 0 made symbolic */
     bool *referenced; /* per value: read by a live node or a graph output */
-    bool *touched;    /* per value: read by any node, removed ones too */
 } exporter;
 
 static char *xs(exporter *ex, const char *s)
@@ -247,7 +247,7 @@ static Onnx__ValueInfoProto *value_info_msg(exporter *ex, const graft_value *v, 
         if (d == 0 && batch_dim) {
             dv = -1;
             if (!param)
-                param = "batch";
+                param = ex->batch_symbol;
         }
         sh->dim[d] = dim_msg(ex, dv, param);
         if (!sh->dim[d])
@@ -468,9 +468,12 @@ static graft_status build_model(exporter *ex, const graft_onnx_export_options *o
     Onnx__ModelProto *m = xcalloc(ex, 1, sizeof *m);
     Onnx__GraphProto *gp = xcalloc(ex, 1, sizeof *gp);
     ex->referenced = calloc((size_t)g->n_values + 1, sizeof *ex->referenced);
-    ex->touched = calloc((size_t)g->n_values + 1, sizeof *ex->touched);
     ex->dynamic_batch = opt && opt->dynamic_batch;
-    if (!order || !m || !gp || !ex->referenced || !ex->touched) {
+    /* one symbol for every batch dimension made symbolic: the first input's own */
+    ex->batch_symbol = "batch";
+    if (g->n_inputs > 0 && g->values[g->inputs[0]].rank > 0 && g->values[g->inputs[0]].dim_params[0])
+        ex->batch_symbol = g->values[g->inputs[0]].dim_params[0];
+    if (!order || !m || !gp || !ex->referenced) {
         free(gp);
         free(m);
         m = NULL;
@@ -600,14 +603,6 @@ static graft_status build_model(exporter *ex, const graft_onnx_export_options *o
             }
         }
     }
-    /* An initializer no node reads, not even a removed one, was unused in
-     * the source already (PyTorch's num_batches_tracked): kept, so that a
-     * round trip loses nothing. One whose readers were all removed (the old
-     * classifier) goes. */
-    for (int32_t i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i].n_inputs; k++)
-            if (g->nodes[i].inputs[k] >= 0)
-                ex->touched[g->nodes[i].inputs[k]] = true;
 
     gp->node = xcalloc(ex, (size_t)n_live, sizeof *gp->node);
     if (!gp->node)
@@ -633,7 +628,7 @@ static graft_status build_model(exporter *ex, const graft_onnx_export_options *o
             goto done;
     }
     for (int32_t v = 0; v < g->n_values; v++)
-        if (g->values[v].kind == GRAFT_VALUE_INITIALIZER && !ex->touched[v])
+        if (g->values[v].kind == GRAFT_VALUE_INITIALIZER && g->values[v].unread_in_source)
             ex->referenced[v] = true;
 
     /* initializers still in use, in their original order */
@@ -702,9 +697,7 @@ done:
     free(used.slots);
     free(order);
     free(ex->referenced);
-    free(ex->touched);
     ex->referenced = NULL;
-    ex->touched = NULL;
     if (st) {
         if (m)
             protobuf_c_message_free_unpacked(&m->base, NULL);

@@ -560,6 +560,17 @@ static graft_status import_graph(importer *im, const Onnx__ModelProto *m)
         if (v >= 0 && !g->values[v].has_value_info && (st = apply_type(im, v, vi, false)))
             return st;
     }
+    bool *read = calloc((size_t)g->n_values + 1, sizeof *read);
+    if (!read)
+        return nomem(im);
+    for (int32_t i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_inputs; k++)
+            if (g->nodes[i].inputs[k] >= 0)
+                read[g->nodes[i].inputs[k]] = true;
+    for (int32_t v = 0; v < g->n_values; v++)
+        g->values[v].unread_in_source =
+            g->values[v].kind == GRAFT_VALUE_INITIALIZER && !read[v] && !g->values[v].is_graph_output;
+    free(read);
     if (!nodes_sorted(g) && graft_graph_compact(g, im->err) != GRAFT_OK)
         return prefixed(im, GRAFT_ERR_INVALID);
     return GRAFT_OK;

@@ -884,9 +884,15 @@ graft_status graft_surgery_cut_and_attach(graft_graph *g, int32_t features,
     pv->kind = GRAFT_VALUE_ACTIVATION;
     pv->dtype = GRAFT_FLOAT;
     pv->rank = 2;
-    pv->dims[0] = -1;
+    /* the batch dimension as the model's input declares it (fixed or by
+     * the same symbol), so that input and output agree */
+    const graft_value *in0 = g->n_inputs > 0 ? &g->values[g->inputs[0]] : NULL;
+    bool from_input = in0 && in0->rank > 0;
+    pv->dims[0] = from_input ? in0->dims[0] : -1;
     pv->dims[1] = spec->n_classes;
-    pv->dim_params[0] = graft_graph_strdup(g, "batch");
+    pv->dim_params[0] = NULL;
+    if (!from_input || (in0->dims[0] < 0 && in0->dim_params[0]))
+        pv->dim_params[0] = graft_graph_strdup(g, from_input ? in0->dim_params[0] : "batch");
     pv->has_value_info = true;
     pv->is_graph_output = true;
     int32_t *outs = realloc(g->outputs, sizeof *outs);

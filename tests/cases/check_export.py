@@ -6,7 +6,7 @@
 Prints one line per failed expectation and exits 1 if any failed, 0 otherwise.
 Checks (see each function): checker, sha, inputs_rule, topo, names, no_training,
 b30, b31, b32, b33, b34_plain, b34_rehead, symbolic_batch, fixed_batch1,
-locations, e02, same, keeps.
+locations, e02, same, keeps, backbone_same, no_dead_inits.
 """
 import hashlib
 import json
@@ -321,6 +321,28 @@ def c_keeps(path, orig, *names):
         if check(k in ib, "initializer %s missing from the export" % k) and ta is not None:
             check(raw_bytes(ib[k], os.path.dirname(os.path.abspath(path))) == numpy_helper.to_array(ta).tobytes(),
                   "initializer %s bytes changed" % k)
+
+
+def read_names(graph):
+    names = set()
+    for n in graph.node:
+        names.update(n.input)
+        for a in n.attribute:  # outer-scope reads of subgraphs
+            for sg in ([a.g] if a.type == onnx.AttributeProto.GRAPH else []) + list(a.graphs):
+                names |= read_names(sg)
+    return names
+
+
+def c_no_dead_inits(path, orig):
+    """Every initializer of the export is read by a node, or was unread in orig too."""
+    a = onnx.load(orig, load_external_data=False)
+    b = onnx.load(path, load_external_data=False)
+    unread_before = {t.name for t in a.graph.initializer} - read_names(a.graph)
+    outputs = {o.name for o in b.graph.output}
+    dead = [t.name for t in b.graph.initializer
+            if t.name not in read_names(b.graph) and t.name not in unread_before
+            and t.name not in outputs]
+    check(not dead, "initializers no node reads any more: %s" % dead[:10])
 
 
 def c_backbone_same(path, orig, min_count="1"):

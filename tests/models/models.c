@@ -164,6 +164,7 @@ static void run_model(const model_case *mc, const char *dir)
         } else {
             PY("checker '%s'", out);
             PY("backbone_same '%s' '%s' 4", out, src);
+            PY("no_dead_inits '%s' '%s'", out, src);
             graft_graph *h = cu_import(out, &err);
             CU_CHECK(h != NULL, "re-import of the fine-tuned export: %s", err.msg);
             if (h) {
@@ -212,6 +213,7 @@ static void run_model(const model_case *mc, const char *dir)
             cu_sh("grep -E 'test accuracy' '%s'", log);
             PY("checker '%s'", ft);
             PY("backbone_same '%s' '%s' 4", ft, src);
+            PY("no_dead_inits '%s' '%s'", ft, src);
         }
     }
 }

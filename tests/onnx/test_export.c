@@ -580,7 +580,8 @@ static graft_graph *training_form_graph(bool read_running_mean)
     pu_init(g, "mu", 1, cd, 0.5f, 0.0f, NULL);
     pu_init(g, "var", 1, cd, 0.25f, 1.0f, NULL);
     int64_t zero = 0;
-    pu_init_i64(g, "num_batches_tracked", 0, &one, &zero);
+    int32_t nbt = pu_init_i64(g, "num_batches_tracked", 0, &one, &zero);
+    g->values[nbt].unread_in_source = true; /* as the importer marks it */
     pu_init(g, "orphan", 1, cd, 1.0f, 0.0f, NULL);
     int32_t ratio = pu_init(g, "ratio", 0, &one, 0.0f, 0.5f, NULL);
     (void)ratio;

@@ -300,7 +300,8 @@ static void test_attach_dense_features(void **state)
     assert_int_equal(pv->rank, 2);
     assert_int_equal(pv->dims[0], -1);
     assert_int_equal(pv->dims[1], 5);
-    assert_string_equal(pv->dim_params[0], "batch");
+    /* the input's own batch symbol (pu_input names it N) */
+    assert_string_equal(pv->dim_params[0], g->values[g->inputs[0]].dim_params[0]);
     assert_true(pv->is_graph_output);
     assert_false(g->values[pu_val(g, "prob")].is_graph_output);
     assert_true(g->nodes[g->values[pu_val(g, "logits_old")].producer].removed);
