@@ -144,7 +144,7 @@ static graft_status refuse(const graft_graph *g, graft_feature_info *out, graft_
     textf(out->reason, sizeof out->reason, "%s", why);
     return graft_error_set(err, GRAFT_ERR_NOT_FOUND,
                            "%s: %s; name the feature tensor with --cut NAME (a node or tensor "
-                           "name, see `graft inspect`)",
+                           "name, see `graft inspect --nodes`)",
                            model_name(g), why);
 }
 

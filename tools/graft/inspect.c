@@ -6,14 +6,16 @@
 #include "cli.h"
 
 static const char help[] =
-    "usage: graft inspect MODEL [--json]\n"
+    "usage: graft inspect MODEL [--json] [--nodes]\n"
     "\n"
     "Prints the model's IR version, opsets, producer, inputs and outputs with their\n"
     "shapes, a histogram of its ops (marking the ones graft cannot run), the number\n"
     "of parameters, and the feature tensor `graft train` would cut at (and why), or\n"
     "why it would not pick one.\n"
     "\n"
-    "  --json    the same as one JSON object on stdout\n";
+    "  --json    the same as one JSON object on stdout\n"
+    "  --nodes   also every node: op, name (what --cut takes), the activations it\n"
+    "            reads, the values it writes with their shapes at batch 1\n";
 
 /* "[N,3,224,224]" with symbolic dims by name, "?" when unknown. */
 static void format_shape(const graft_value *v, char *buf, size_t size)
@@ -37,17 +39,18 @@ static void format_shape(const graft_value *v, char *buf, size_t size)
         snprintf(buf + off, size - off, "]");
 }
 
-/* The shape of value v with the graph inputs at batch 1 (symbolic batch
- * shown by name): the activation shapes are not stored in most files. */
-static bool infer_shape(const graft_graph *g, int32_t v, char *buf, size_t size)
+/* A plan with the graph inputs at batch 1 (symbolic batch), producing the
+ * fetches: the activation shapes are not stored in most files. NULL when the
+ * model cannot be planned that way (dynamic image size, unsupported op). */
+static graft_plan *batch1_plan(const graft_graph *g, const int32_t *fetches, int n_fetches)
 {
     graft_shape in[64];
     if (g->n_inputs < 1 || g->n_inputs > 64)
-        return false;
+        return NULL;
     for (int32_t i = 0; i < g->n_inputs; i++) {
         const graft_value *x = &g->values[g->inputs[i]];
         if (x->rank < 0)
-            return false;
+            return NULL;
         in[i].rank = x->rank;
         for (int d = 0; d < x->rank; d++) {
             if (x->dims[d] >= 0)
@@ -55,19 +58,25 @@ static bool infer_shape(const graft_graph *g, int32_t v, char *buf, size_t size)
             else if (d == 0)
                 in[i].dims[d] = 1;
             else
-                return false; /* dynamic image size: no single answer */
+                return NULL; /* dynamic image size: no single answer */
         }
     }
     graft_plan_options po = graft_plan_options_default();
-    po.fetches = &v;
-    po.n_fetches = 1;
+    po.fetches = fetches;
+    po.n_fetches = n_fetches;
     graft_plan *p = NULL;
     graft_error err = {0};
+    if (graft_plan_create(g, &po, g->n_inputs, in, &p, &err) != GRAFT_OK)
+        return NULL;
+    return p;
+}
+
+/* v's shape in a batch1_plan, the batch shown by the input's symbol. */
+static bool plan_shape(const graft_graph *g, const graft_plan *p, int32_t v, char *buf,
+                       size_t size)
+{
     graft_shape s;
-    bool ok = graft_plan_create(g, &po, g->n_inputs, in, &p, &err) == GRAFT_OK &&
-              graft_plan_value_shape(p, v, &s);
-    graft_plan_destroy(p);
-    if (!ok)
+    if (!p || !graft_plan_value_shape(p, v, &s))
         return false;
     const graft_value *x0 = &g->values[g->inputs[0]];
     const char *batch = x0->rank > 0 && x0->dims[0] < 0 && x0->dim_params[0] &&
@@ -85,6 +94,85 @@ static bool infer_shape(const graft_graph *g, int32_t v, char *buf, size_t size)
     if (off < size)
         snprintf(buf + off, size - off, "]");
     return true;
+}
+
+static bool infer_shape(const graft_graph *g, int32_t v, char *buf, size_t size)
+{
+    graft_plan *p = batch1_plan(g, &v, 1);
+    bool ok = plan_shape(g, p, v, buf, size);
+    graft_plan_destroy(p);
+    return ok;
+}
+
+/* Every live node in stored order: op, name, the activations it reads (its
+ * weights counted), what it writes with shapes at batch 1 where known. The
+ * names are what --cut takes. */
+static void print_nodes(const graft_graph *g, json_object *arr)
+{
+    int32_t *fetch = malloc((size_t)(g->n_values + 1) * sizeof *fetch);
+    int n_fetch = 0;
+    for (int32_t v = 0; fetch && v < g->n_values; v++)
+        if (g->values[v].producer >= 0 && !g->nodes[g->values[v].producer].removed &&
+            g->nodes[g->values[v].producer].op >= 0)
+            fetch[n_fetch++] = v;
+    graft_plan *p = fetch && n_fetch ? batch1_plan(g, fetch, n_fetch) : NULL;
+    if (!arr)
+        printf("nodes       (name: reads -> writes%s)\n", p ? ", shapes at batch 1" : "");
+    char shape[256];
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const graft_node *n = &g->nodes[i];
+        if (n->removed)
+            continue;
+        json_object *jn = arr ? json_object_new_object() : NULL, *jin = NULL, *jout = NULL;
+        int weights = 0;
+        if (jn) {
+            json_object_object_add(jn, "name", json_object_new_string(n->name));
+            json_object_object_add(jn, "op_type", json_object_new_string(n->op_type));
+            json_object_object_add(jn, "domain", json_object_new_string(n->domain ? n->domain : ""));
+            jin = json_object_new_array();
+            jout = json_object_new_array();
+        } else {
+            printf("  %-20s %s:", n->op_type, n->name[0] ? n->name : "(no name)");
+        }
+        for (int k = 0; k < n->n_inputs; k++) {
+            if (n->inputs[k] < 0)
+                continue;
+            const graft_value *v = &g->values[n->inputs[k]];
+            if (jin)
+                json_object_array_add(jin, json_object_new_string(v->name));
+            else if (v->kind == GRAFT_VALUE_INITIALIZER)
+                weights++;
+            else
+                printf(" %s", v->name);
+        }
+        if (!jn && weights)
+            printf(" (+%d weight%s)", weights, weights == 1 ? "" : "s");
+        if (!jn)
+            printf(" ->");
+        for (int k = 0; k < n->n_outputs; k++) {
+            if (n->outputs[k] < 0)
+                continue;
+            const graft_value *v = &g->values[n->outputs[k]];
+            bool known = plan_shape(g, p, n->outputs[k], shape, sizeof shape);
+            if (jout) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "name", json_object_new_string(v->name));
+                json_object_object_add(o, "shape", known ? json_object_new_string(shape) : NULL);
+                json_object_array_add(jout, o);
+            } else {
+                printf(" %s%s%s", v->name, known ? " " : "", known ? shape : "");
+            }
+        }
+        if (jn) {
+            json_object_object_add(jn, "inputs", jin);
+            json_object_object_add(jn, "outputs", jout);
+            json_object_array_add(arr, jn);
+        } else {
+            printf("\n");
+        }
+    }
+    graft_plan_destroy(p);
+    free(fetch);
 }
 
 typedef struct op_count {
@@ -143,7 +231,7 @@ int cli_cmd_inspect(int argc, char **argv)
 {
     cli_args a;
     const char *model = NULL;
-    bool as_json = false;
+    bool as_json = false, nodes = false;
     int r;
     cli_args_init(&a, "inspect", argc, argv);
     while ((r = cli_args_next(&a)) >= 0) {
@@ -155,10 +243,13 @@ int cli_cmd_inspect(int argc, char **argv)
         } else if (strcmp(a.name, "--help") == 0 || strcmp(a.name, "-h") == 0) {
             fputs(help, stdout);
             return CLI_OK;
-        } else if (strcmp(a.name, "--json") == 0) {
+        } else if (strcmp(a.name, "--json") == 0 || strcmp(a.name, "--nodes") == 0) {
             if (!cli_args_flag(&a))
                 return CLI_USAGE;
-            as_json = true;
+            if (a.name[2] == 'j')
+                as_json = true;
+            else
+                nodes = true;
         } else {
             return cli_args_unknown(&a);
         }
@@ -250,6 +341,11 @@ int cli_cmd_inspect(int argc, char **argv)
             json_object_object_add(cut, "reason", json_object_new_string(ferr.msg));
         }
         json_object_object_add(o, "feature_cut", cut);
+        if (nodes) {
+            json_object *arr = json_object_new_array();
+            print_nodes(g, arr);
+            json_object_object_add(o, "node_list", arr);
+        }
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
                                                    JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
@@ -296,6 +392,8 @@ int cli_cmd_inspect(int argc, char **argv)
             printf("feature cut none\n");
             printf("  why       %s\n", ferr.msg);
         }
+        if (nodes)
+            print_nodes(g, NULL);
     }
     free(ops);
     graft_graph_destroy(g);
