@@ -22,6 +22,27 @@ static const char help[] =
 
 #define MAX_INPUTS 64
 
+/* graft runs what it can (a float32 model fed float16, a batch-1 trace fed a
+ * batch), where another runtime would refuse: say so rather than silently. */
+static void note_input_mismatch(const graft_value *v, const char *file, graft_dtype stored,
+                                const graft_tensor *t)
+{
+    if (v->dtype != GRAFT_DTYPE_UNDEFINED && stored != GRAFT_DTYPE_UNDEFINED && stored != v->dtype)
+        printf("note: %s holds %s; input '%s' is declared %s, converted\n", file,
+               graft_dtype_name(stored), v->name, graft_dtype_name(v->dtype));
+    bool differs = v->rank >= 0 && v->rank == t->rank;
+    bool any = false;
+    for (int d = 0; differs && d < v->rank; d++)
+        any = any || (v->dims[d] >= 0 && v->dims[d] != t->dims[d]);
+    if (differs && any) {
+        char want[128], have[128];
+        graft_shape_format(v->rank, v->dims, want, sizeof want);
+        graft_shape_format(t->rank, t->dims, have, sizeof have);
+        printf("note: input '%s' is declared %s; running it as %s from %s\n", v->name, want, have,
+               file);
+    }
+}
+
 int cli_cmd_run(int argc, char **argv)
 {
     cli_args a;
@@ -63,8 +84,8 @@ int cli_cmd_run(int argc, char **argv)
     }
     if (!model)
         return cli_fail(CLI_USAGE, "run: missing MODEL (see graft run --help)");
-    if (!out_dir)
-        return cli_fail(CLI_USAGE, "run: missing --out-dir DIR");
+    if (!out_dir || !*out_dir)
+        return cli_fail(CLI_USAGE, "run: missing --out-dir DIR%s", out_dir ? " (empty)" : "");
 
     int rc = CLI_FAIL;
     graft_error err = {0};
@@ -82,10 +103,12 @@ int cli_cmd_run(int argc, char **argv)
         goto done;
     }
     for (int i = 0; i < n_in; i++) {
-        if (graft_onnx_read_tensor_file(ins[i], &t[i], NULL, NULL, 0, &err) != GRAFT_OK)
+        graft_dtype stored = GRAFT_DTYPE_UNDEFINED;
+        if (graft_onnx_read_tensor_file(ins[i], &t[i], &stored, NULL, 0, &err) != GRAFT_OK)
             goto lib_fail;
         shapes[i].rank = t[i]->rank;
         memcpy(shapes[i].dims, t[i]->dims, sizeof(shapes[i].dims));
+        note_input_mismatch(&g->values[g->inputs[i]], ins[i], stored, t[i]);
     }
     const graft_graph *exec_g = g;
     if (optimize) {
