@@ -175,10 +175,11 @@ static bool pool2d_fast(const graft__pool_geom *g, const float *x, float *y, boo
             for (int64_t oy = 0; oy < oh; oy++) {
                 float *restrict yrow = yp + oy * ow;
                 const float *r0 = src + oy * sy * ld;
-                if (max && kw == 2 && kh == 2 && sx == 2 && dx == 1) { /* 2x2/2: both rows at once */
+                if (max && kw == 2 && kh == 2 && sx == 2 && dx == 1) { /* 2x2/2: both rows */
                     const float *r1 = r0 + dy * ld;
                     for (int64_t o = 0; o < ow; o++)
-                        yrow[o] = max2(max2(r0[2 * o], r0[2 * o + 1]), max2(r1[2 * o], r1[2 * o + 1]));
+                        yrow[o] = max2(max2(r0[2 * o], r0[2 * o + 1]),
+                                       max2(r1[2 * o], r1[2 * o + 1]));
                     continue;
                 }
                 if (max && kw == 3 && sx == 2 && dx == 1) {

@@ -285,7 +285,8 @@ static void test_conv_forward_batched(void **state)
                 ref_conv r = {.nsp = hw[hi][0] == 1 && kind == 4 ? 1 : 2, .n = batch[bi]};
                 r.group = kind == 1 ? (it % 2 ? 2 : 3) : 1;
                 r.c = r.group * (1 + it % 4);
-                r.m = r.group * (1 + (it * 7) % 5);
+                /* kind 0: 4-20 rows, the kernel's 8-row blocks and the rest */
+                r.m = r.group * (1 + (it / 5 + it) % 5) * (kind == 0 ? 4 : 1);
                 for (int i = 0; i < r.nsp; i++) {
                     int64_t k = kind == 4 ? 1 : (kind == 3 && i == 1 ? 2 : 3);
                     int64_t d = kind == 3 ? 2 : 1, s = kind == 2 ? 2 : 1;
@@ -316,7 +317,7 @@ static void test_conv_forward_large(void **state)
 {
     (void)state;
     uint64_t rng = 77;
-    ref_conv cases[4] = {
+    ref_conv cases[6] = {
         {.nsp = 2, .n = 2, .c = 32, .m = 48, .group = 1, .in = {20, 19}, .k = {3, 3}, .s = {1, 1},
          .d = {1, 1}, .pb = {1, 1}, .pe = {1, 1}, .out = {20, 19}},
         {.nsp = 2, .n = 1, .c = 64, .m = 96, .group = 1, .in = {14, 14}, .k = {1, 1}, .s = {1, 1},
@@ -325,9 +326,16 @@ static void test_conv_forward_large(void **state)
          .s = {2, 2}, .d = {1, 1}, .pb = {1, 1}, .pe = {1, 1}, .out = {9, 9}},
         {.nsp = 2, .n = 1, .c = 3, .m = 16, .group = 1, .in = {32, 32}, .k = {7, 7}, .s = {2, 2},
          .d = {1, 1}, .pb = {3, 3}, .pe = {3, 3}, .out = {16, 16}},
+        /* one 7x7 image: threads split the weight rows (40: blocks of 24 and 16) */
+        {.nsp = 2, .n = 1, .c = 64, .m = 40, .group = 1, .in = {7, 7}, .k = {3, 3}, .s = {1, 1},
+         .d = {1, 1}, .pb = {1, 1}, .pe = {1, 1}, .out = {7, 7}},
+        /* the deep layer of models/fmnist_cnn.onnx, several images per GEMM */
+        {.nsp = 2, .n = 9, .c = 64, .m = 128, .group = 1, .in = {7, 7}, .k = {3, 3},
+         .s = {1, 1}, .d = {1, 1}, .pb = {1, 1}, .pe = {1, 1}, .out = {7, 7}},
     };
-    for (int i = 0; i < 4; i++)
-        check_forward(&cases[i], 0, true, false, false, true, &rng);
+    for (int i = 0; i < 6; i++)
+        for (int rep = 0; rep < 3; rep++) /* each draws its thread count: 1-3 */
+            check_forward(&cases[i], 0, true, false, false, true, &rng);
 }
 
 static graft_status infer_shapes(int nsp_attr_k, int nsp_attr_s, int n_pads, int64_t group,
