@@ -87,6 +87,18 @@ graft_status graft_plan_backward(graft_plan *p, const graft_tensor *const *d_fet
 /* Gradient of value (a trainable initializer or a feed); NULL if none. Borrowed. */
 const graft_tensor *graft_plan_grad(const graft_plan *p, int32_t value);
 
+/* One op graft runs: type, domain ("" for ai.onnx), the opset versions of
+ * its domain it handles, and whether it has a gradient (can sit on the
+ * trained part of a graph). */
+typedef struct graft_op_support {
+    const char *op_type, *domain;
+    int min_opset, max_opset;
+    bool backward;
+} graft_op_support;
+/* The i-th op graft runs (0-based, in the order of src/ops/ops.def); false
+ * past the last. */
+bool graft_supported_op(int i, graft_op_support *out);
+
 /* Ops graft cannot run that the plan would need (node->op < 0 or no
  * forward), as "Op1, Op2" into buf; returns the count. */
 int graft_graph_unsupported_ops(const graft_graph *g, const int32_t *fetches, int n_fetches,

@@ -28,6 +28,10 @@
 extern "C" {
 #endif
 
+/* The default-domain opset versions and IR versions the importer accepts. */
+#define GRAFT_ONNX_OPSET_MIN 6
+#define GRAFT_ONNX_OPSET_MAX 21
+
 typedef struct graft_onnx_import_options {
     /* Accept a model whose structure is broken in ways graft can repair
      * (none yet); reserved. */

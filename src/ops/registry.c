@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "graft/exec.h"
+#include "graft/onnx.h"
 #include "ops/op.h"
 
 const graft_op_def *const graft__op_table[GRAFT_OP_COUNT] = {
@@ -75,4 +77,21 @@ graft_status graft__broadcast_shape(int ra, const int64_t *a, int rb, const int6
     }
     *rout = r;
     return GRAFT_OK;
+}
+
+bool graft_supported_op(int i, graft_op_support *out)
+{
+    if (i < 0 || i >= GRAFT_OP_COUNT)
+        return false;
+    const graft_op_def *d = graft__op_table[i];
+    out->op_type = op_types[i];
+    out->domain = op_domains[i];
+    out->min_opset = d->min_opset > 0 ? d->min_opset : 1;
+    /* other domains (com.microsoft) are versioned on their own: graft
+     * knows the one version it was written against */
+    out->max_opset = is_default_domain(op_domains[i]) ? GRAFT_ONNX_OPSET_MAX : out->min_opset;
+    if (is_default_domain(op_domains[i]) && out->min_opset < GRAFT_ONNX_OPSET_MIN)
+        out->min_opset = GRAFT_ONNX_OPSET_MIN;
+    out->backward = d->backward != NULL;
+    return true;
 }

@@ -1,7 +1,7 @@
 """e2e/inspect_nodes: `graft inspect --nodes` lists every node of the file by
 name with what it reads and writes (checked against the file read with onnx),
 shapes at batch 1 where graft can plan the model, and the names it lists are
-what `graft train --cut` takes."""
+what `graft train --cut` takes; `graft inspect --ops` is docs/OPS.md."""
 import json
 import os
 
@@ -46,4 +46,15 @@ code, out, err = graft("train", "--cut", pool.name, "--classes", "5,6", "--per-c
                        "--epochs", "1", "--quiet", "--out", out_model)
 check(code == 0 and os.path.exists(out_model), "train --cut %s (a listed node name) %s"
       % (pool.name, err.strip()))
+# graft inspect --ops is docs/OPS.md, and lists what the op table runs
+code, out, err = graft("inspect", "--ops")
+check(code == 0 and "| Conv | ai.onnx |" in out and "| Gemm | ai.onnx |" in out,
+      "inspect --ops prints the op table %s" % err.strip())
+docs = os.path.join(os.path.dirname(BACKBONE), "..", "docs", "OPS.md")
+with open(docs) as f:
+    check(f.read() == out, "docs/OPS.md is up to date (regenerate: graft inspect --ops > docs/OPS.md)")
+for op in {n.op_type for n in src.graph.node}:
+    check("| %s | ai.onnx |" % op in out, "the backbone's %s is listed" % op)
+code, out, err = graft("inspect", "--ops", BACKBONE)
+check(code == 2 and len(err.splitlines()) == 1 and "--ops" in err, "--ops with a MODEL is refused")
 finish()
