@@ -493,100 +493,42 @@ static graft_status depthwise_forward(const graft__conv_geom *g, const float *x,
 
 /* The forward GEMMs, C (m×n) = A (m×k) · B (k×n), all row-major with unit
  * column stride: A the weights, B an im2col tile that is already in L2, so
- * neither needs packing. On AVX-512 a register-blocked kernel (8 rows × 32
- * columns: 16 accumulators, the two B vectors of each k shared by 8
- * broadcasts of A) runs these shapes 25-40% faster than the BLIS build
- * Debian ships, which on this class of machine (FMA unit count unknown to
- * BLIS's detection, e.g. under a hypervisor) falls back to its 256-bit
- * Haswell kernels; it also skips BLIS's packing, the whole cost for a
- * 49-column product. Columns past n are masked, rows past the last
- * multiple of 8 go one at a time. Same products and sums as any GEMM, in
+ * neither needs packing. On AVX-512 a register-blocked kernel (12 rows × 32
+ * columns: 24 accumulators, the two B vectors of each k shared by 12
+ * broadcasts of A; 8 and 4 rows for the rest) runs these shapes 25-50%
+ * faster than the BLIS build Debian ships, which on this class of machine
+ * (FMA unit count unknown to BLIS's detection, e.g. under a hypervisor)
+ * falls back to its 256-bit Haswell kernels; it also skips BLIS's packing,
+ * the whole cost for a 49-column product. Columns past n are masked, rows past the last
+ * multiple of 4 go one at a time. Same products and sums as any GEMM, in
  * k order. Elsewhere: BLIS. */
 #ifdef CONV_AVX512
-#define CONV_FMA2(i)                                                                               \
-    do {                                                                                           \
-        const __m512 t = _mm512_set1_ps(a[(i) * lda + q]);                                         \
-        c##i##0 = _mm512_fmadd_ps(t, b0, c##i##0);                                                 \
-        c##i##1 = _mm512_fmadd_ps(t, b1, c##i##1);                                                 \
-    } while (0)
-#define CONV_STORE2(i)                                                                             \
-    do {                                                                                           \
-        _mm512_mask_storeu_ps(c + (i) * ldc, k0, c##i##0);                                         \
-        _mm512_mask_storeu_ps(c + (i) * ldc + 16, k1, c##i##1);                                    \
-    } while (0)
-
-__attribute__((target("avx512f"))) static void gemm_8x32(int64_t k, const float *a, int64_t lda,
-                                                         const float *b, int64_t ldb, float *c,
-                                                         int64_t ldc, __mmask16 k0, __mmask16 k1)
+/* One block of rows × (16·nv) columns of C. Always inlined with constant
+ * rows and nv, so the loops unroll and acc lives in registers. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+gemm_block(int rows, int nv, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+           float *c, int64_t ldc, __mmask16 k0, __mmask16 k1)
 {
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00;
-    __m512 c61 = c00, c70 = c00, c71 = c00;
+    __m512 acc[12][2];
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = _mm512_setzero_ps();
     for (int64_t q = 0; q < k; q++) {
         const __m512 b0 = _mm512_maskz_loadu_ps(k0, b + q * ldb);
-        const __m512 b1 = _mm512_maskz_loadu_ps(k1, b + q * ldb + 16);
-        CONV_FMA2(0);
-        CONV_FMA2(1);
-        CONV_FMA2(2);
-        CONV_FMA2(3);
-        CONV_FMA2(4);
-        CONV_FMA2(5);
-        CONV_FMA2(6);
-        CONV_FMA2(7);
+        const __m512 b1 = nv > 1 ? _mm512_maskz_loadu_ps(k1, b + q * ldb + 16) : b0;
+        for (int r = 0; r < rows; r++) {
+            const __m512 t = _mm512_set1_ps(a[r * lda + q]);
+            acc[r][0] = _mm512_fmadd_ps(t, b0, acc[r][0]);
+            if (nv > 1)
+                acc[r][1] = _mm512_fmadd_ps(t, b1, acc[r][1]);
+        }
     }
-    CONV_STORE2(0);
-    CONV_STORE2(1);
-    CONV_STORE2(2);
-    CONV_STORE2(3);
-    CONV_STORE2(4);
-    CONV_STORE2(5);
-    CONV_STORE2(6);
-    CONV_STORE2(7);
-}
-
-__attribute__((target("avx512f"))) static void gemm_1x32(int64_t k, const float *a, int64_t lda,
-                                                         const float *b, int64_t ldb, float *c,
-                                                         int64_t ldc, __mmask16 k0, __mmask16 k1)
-{
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00;
-    for (int64_t q = 0; q < k; q++) {
-        const __m512 b0 = _mm512_maskz_loadu_ps(k0, b + q * ldb);
-        const __m512 b1 = _mm512_maskz_loadu_ps(k1, b + q * ldb + 16);
-        CONV_FMA2(0);
+    for (int r = 0; r < rows; r++) {
+        _mm512_mask_storeu_ps(c + r * ldc, k0, acc[r][0]);
+        if (nv > 1)
+            _mm512_mask_storeu_ps(c + r * ldc + 16, k1, acc[r][1]);
     }
-    CONV_STORE2(0);
 }
-
-/* The last 16 columns or fewer: one vector per row, no FMA spent on an
- * all-masked second one. */
-#define CONV_FMA1(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(a[(i) * lda + q]), b0, c##i##0)
-__attribute__((target("avx512f"))) static void gemm_8x16(int64_t k, const float *a, int64_t lda,
-                                                         const float *b, int64_t ldb, float *c,
-                                                         int64_t ldc, __mmask16 k0)
-{
-    __m512 c00 = _mm512_setzero_ps(), c10 = c00, c20 = c00, c30 = c00, c40 = c00, c50 = c00;
-    __m512 c60 = c00, c70 = c00;
-    for (int64_t q = 0; q < k; q++) {
-        const __m512 b0 = _mm512_maskz_loadu_ps(k0, b + q * ldb);
-        CONV_FMA1(0);
-        CONV_FMA1(1);
-        CONV_FMA1(2);
-        CONV_FMA1(3);
-        CONV_FMA1(4);
-        CONV_FMA1(5);
-        CONV_FMA1(6);
-        CONV_FMA1(7);
-    }
-    _mm512_mask_storeu_ps(c, k0, c00);
-    _mm512_mask_storeu_ps(c + ldc, k0, c10);
-    _mm512_mask_storeu_ps(c + 2 * ldc, k0, c20);
-    _mm512_mask_storeu_ps(c + 3 * ldc, k0, c30);
-    _mm512_mask_storeu_ps(c + 4 * ldc, k0, c40);
-    _mm512_mask_storeu_ps(c + 5 * ldc, k0, c50);
-    _mm512_mask_storeu_ps(c + 6 * ldc, k0, c60);
-    _mm512_mask_storeu_ps(c + 7 * ldc, k0, c70);
-}
-#undef CONV_FMA1
 
 __attribute__((target("avx512f"))) static void gemm_avx512(int64_t m, int64_t n, int64_t k,
                                                            const float *a, int64_t lda,
@@ -597,18 +539,22 @@ __attribute__((target("avx512f"))) static void gemm_avx512(int64_t m, int64_t n,
         const int64_t w = n - j < 32 ? n - j : 32;
         const __mmask16 k0 = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
         const __mmask16 k1 = w >= 32 ? 0xffff : (w <= 16 ? 0 : (__mmask16)((1u << (w - 16)) - 1));
+        const float *bj = b + j;
+        float *cj = c + j;
         int64_t i = 0;
-        if (w <= 16)
+        if (w <= 16) /* the last 16 columns or fewer: one vector per row */
             for (; i + 8 <= m; i += 8)
-                gemm_8x16(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, k0);
+                gemm_block(8, 1, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1);
+        for (; k >= 32 && i + 12 <= m; i += 12) /* tiny k: 8 rows measured faster */
+            gemm_block(12, 2, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1);
         for (; i + 8 <= m; i += 8)
-            gemm_8x32(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, k0, k1);
+            gemm_block(8, 2, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1);
+        for (; i + 4 <= m; i += 4)
+            gemm_block(4, 2, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1);
         for (; i < m; i++)
-            gemm_1x32(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, k0, k1);
+            gemm_block(1, 2, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1);
     }
 }
-#undef CONV_FMA2
-#undef CONV_STORE2
 #endif
 
 static bool have_avx512(void)
