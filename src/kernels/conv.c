@@ -653,17 +653,18 @@ static graft_status blas_threaded_forward(const graft__conv_geom *g, const conv_
 }
 
 /* Small planes (the deep layers of a small CNN: 7x7, 14x14): one image's
- * GEMM is too narrow for BLIS, which then spends its time packing the whole
- * weight matrix for a few dozen columns. A work item instead takes a block
- * of nb images of one group: their im2col side by side (K × nb·P), one GEMM
- * into a Mg × nb·P buffer, then the write-back scatters each image's P
- * columns into its NCHW plane. The images per block: enough for
- * CONV_BATCH_COLS columns (BLIS's rate still climbs up to a few hundred),
- * within CONV_BATCH_FLOATS of tile and output buffer (so both stay in the
- * core's 2 MB L2 with the packed weights), and never so many that a thread
- * goes without a block. */
-#define CONV_BATCH_COLS 512
-#define CONV_BATCH_FLOATS (384 * 1024)
+ * GEMM is too narrow (BLIS spends its time packing the whole weight matrix
+ * for a few dozen columns; the AVX-512 kernel below wastes the masked
+ * lanes of a 49-column tail). A work item instead takes a block of nb
+ * images of one group: their im2col side by side (K × nb·P), one GEMM into
+ * a Mg × nb·P buffer, then the write-back scatters each image's P columns
+ * into its NCHW plane. The images per block: enough for CONV_BATCH_COLS
+ * columns, within CONV_BATCH_FLOATS of tile and output buffer (both the
+ * best of a sweep on the fmnist 7x7 and 14x14 layers: 256 to 1536 columns,
+ * 96K to 1M floats; larger loses to L2 misses, and a 28x28 plane is better
+ * off alone), and never so many that a thread goes without a block. */
+#define CONV_BATCH_COLS 768
+#define CONV_BATCH_FLOATS (512 * 1024)
 
 static int64_t batch_images(const graft__conv_geom *g, const conv_dims *d, int nt)
 {
