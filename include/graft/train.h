@@ -65,7 +65,7 @@ typedef struct graft_train_result {
     double best_val_loss;
     double final_loss, final_accuracy;
     double feature_seconds; /* time spent in the backbone */
-    double train_seconds;
+    double train_seconds;   /* everything else: the head's epochs (backbone excluded) */
     bool features_cached;
 } graft_train_result;
 
@@ -80,6 +80,9 @@ typedef struct graft_metrics {
     int n_classes;
     int64_t n;
     int64_t *confusion; /* n_classes x n_classes, row = true class, column = predicted */
+    int64_t *other;     /* per true class: predictions of a class outside 0..n_classes-1
+                         * (a model scoring more classes than the data has); counted as
+                         * errors. NULL when there is no such column. */
     double accuracy;
     double *precision, *recall, *f1; /* per class */
     double macro_precision, macro_recall, macro_f1;
@@ -89,14 +92,22 @@ typedef struct graft_metrics {
 /* From a confusion matrix (copied); the metrics own their arrays. */
 graft_status graft_metrics_from_confusion(int n_classes, const int64_t *confusion,
                                           graft_metrics *m, graft_error *err);
+/* The same plus other[n_classes] (copied; NULL: none): per true class, the
+ * predictions outside the classes. They count in the support and as errors
+ * (lower recall and accuracy), and get an "other" column in the table. */
+graft_status graft_metrics_from_counts(int n_classes, const int64_t *confusion,
+                                       const int64_t *other, graft_metrics *m, graft_error *err);
 void graft_metrics_fini(graft_metrics *m);
 /* Runs g (input g->inputs[0], output `output` value: probabilities or
- * logits, argmax either way) over every image of ds. */
+ * logits, argmax either way) over every image of ds, at the batch size the
+ * input declares when it is fixed. The metrics have ds->n_classes classes;
+ * when the model scores more, predictions beyond them go to m->other. */
 graft_status graft_evaluate(const graft_graph *g, int32_t output, const graft_dataset *ds,
                             const graft_preprocess *pp, int n_threads, graft_metrics *m,
                             graft_error *err);
+/* class_names: NULL (numbers) or m->n_classes strings, no fewer. */
 void graft_metrics_print(const graft_metrics *m, const char *const *class_names, FILE *f);
-/* JSON object as a malloc'd string (caller frees). */
+/* JSON object as a malloc'd string (caller frees); class_names as above. */
 char *graft_metrics_to_json(const graft_metrics *m, const char *const *class_names);
 
 #ifdef __cplusplus

@@ -364,7 +364,10 @@ graft_status graft_train_fit(graft_graph *g, const graft_head_info *head, const 
         }
     }
     r.feature_seconds += fs.feature_seconds;
-    r.train_seconds = now() - t_start;
+    /* the head's share: the backbone's time (cached or per batch) is not in it */
+    r.train_seconds = now() - t_start - r.feature_seconds;
+    if (r.train_seconds < 0)
+        r.train_seconds = 0;
     if (res)
         *res = r;
     st = GRAFT_OK;

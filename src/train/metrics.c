@@ -4,7 +4,9 @@
  *   precision_c = C[c][c] / sum_r C[r][c]   (0 when nothing was predicted c)
  *   recall_c    = C[c][c] / sum_j C[c][j]   (0 when class c has no images)
  *   f1_c        = 2 p r / (p + r)           (0 when p + r = 0)
- * macro averages are plain means over the classes. */
+ * macro averages are plain means over the classes. Predictions of a class
+ * the data does not have (other[c], a model with more outputs) count in
+ * class c's row sum and as errors, in no precision. */
 #include <json-c/json.h>
 #include <math.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@ void graft_metrics_fini(graft_metrics *m)
     if (!m)
         return;
     free(m->confusion);
+    free(m->other);
     free(m->precision);
     free(m->recall);
     free(m->f1);
@@ -25,6 +28,12 @@ void graft_metrics_fini(graft_metrics *m)
 
 graft_status graft_metrics_from_confusion(int n_classes, const int64_t *confusion,
                                           graft_metrics *m, graft_error *err)
+{
+    return graft_metrics_from_counts(n_classes, confusion, NULL, m, err);
+}
+
+graft_status graft_metrics_from_counts(int n_classes, const int64_t *confusion,
+                                       const int64_t *other, graft_metrics *m, graft_error *err)
 {
     memset(m, 0, sizeof *m);
     if (n_classes <= 0 || n_classes > GRAFT_MAX_CLASSES || !confusion)
@@ -36,16 +45,24 @@ graft_status graft_metrics_from_confusion(int n_classes, const int64_t *confusio
     m->precision = calloc(k, sizeof *m->precision);
     m->recall = calloc(k, sizeof *m->recall);
     m->f1 = calloc(k, sizeof *m->f1);
-    if (!m->confusion || !m->precision || !m->recall || !m->f1) {
+    if (other)
+        m->other = malloc(k * sizeof *m->other);
+    if (!m->confusion || !m->precision || !m->recall || !m->f1 || (other && !m->other)) {
         graft_metrics_fini(m);
         return graft_error_set(err, GRAFT_ERR_NOMEM, "metrics: out of memory");
     }
     memcpy(m->confusion, confusion, k * k * sizeof *m->confusion);
+    if (other)
+        memcpy(m->other, other, k * sizeof *m->other);
     int64_t diag = 0, total = 0;
     for (size_t c = 0; c < k; c++) {
-        int64_t tp = confusion[c * k + c], row = 0, col = 0;
+        int64_t tp = confusion[c * k + c], row = other ? other[c] : 0, col = 0;
+        if (row < 0) {
+            graft_metrics_fini(m);
+            return graft_error_set(err, GRAFT_ERR_ARG, "metrics: negative count");
+        }
         for (size_t j = 0; j < k; j++) {
-            if (confusion[c * k + j] < 0) {
+            if (confusion[c * k + j] < 0 || confusion[j * k + c] < 0) {
                 graft_metrics_fini(m);
                 return graft_error_set(err, GRAFT_ERR_ARG, "metrics: negative count");
             }
@@ -93,7 +110,7 @@ void graft_metrics_print(const graft_metrics *m, const char *const *class_names,
     }
     fprintf(f, "%*s  %9s  %9s  %9s  %9s\n", w, "", "precision", "recall", "f1-score", "support");
     for (int c = 0; c < k; c++) {
-        int64_t support = 0;
+        int64_t support = m->other ? m->other[c] : 0;
         for (int j = 0; j < k; j++)
             support += m->confusion[(size_t)c * (size_t)k + (size_t)j];
         fprintf(f, "%*s  %9.4f  %9.4f  %9.4f  %9lld\n", w, class_name(class_names, c, buf, sizeof buf),
@@ -117,14 +134,26 @@ void graft_metrics_print(const graft_metrics *m, const char *const *class_names,
         if (len > cw)
             cw = len;
     }
-    fprintf(f, "\nconfusion matrix (rows: true class, columns: predicted)\n%*s", w, "");
+    if (m->other && cw < 5)
+        cw = 5; /* "other" */
+    for (int c = 0; m->other && c < k; c++) {
+        int len = snprintf(buf, sizeof buf, "%lld", (long long)m->other[c]);
+        if (len > cw)
+            cw = len;
+    }
+    fprintf(f, "\nconfusion matrix (rows: true class, columns: predicted%s)\n%*s",
+            m->other ? "; other: a class the data does not have" : "", w, "");
     for (int c = 0; c < k; c++)
         fprintf(f, "  %*s", cw, class_name(class_names, c, buf, sizeof buf));
+    if (m->other)
+        fprintf(f, "  %*s", cw, "other");
     fputc('\n', f);
     for (int r = 0; r < k; r++) {
         fprintf(f, "%*s", w, class_name(class_names, r, buf, sizeof buf));
         for (int c = 0; c < k; c++)
             fprintf(f, "  %*lld", cw, (long long)m->confusion[(size_t)r * (size_t)k + (size_t)c]);
+        if (m->other)
+            fprintf(f, "  %*lld", cw, (long long)m->other[r]);
         fputc('\n', f);
     }
 }
@@ -151,7 +180,7 @@ char *graft_metrics_to_json(const graft_metrics *m, const char *const *class_nam
     json_object *conf = json_object_new_array();
     for (int c = 0; c < k; c++) {
         json_object *o = json_object_new_object();
-        int64_t support = 0;
+        int64_t support = m->other ? m->other[c] : 0;
         json_object *row = json_object_new_array();
         for (int j = 0; j < k; j++) {
             int64_t v = m->confusion[(size_t)c * (size_t)k + (size_t)j];
@@ -165,10 +194,19 @@ char *graft_metrics_to_json(const graft_metrics *m, const char *const *class_nam
         json_object_object_add(o, "recall", num(m->recall[c]));
         json_object_object_add(o, "f1", num(m->f1[c]));
         json_object_object_add(o, "support", json_object_new_int64(support));
+        if (m->other)
+            json_object_object_add(o, "predicted_other", json_object_new_int64(m->other[c]));
         json_object_array_add(classes, o);
     }
     json_object_object_add(root, "classes", classes);
     json_object_object_add(root, "confusion", conf);
+    if (m->other) {
+        /* per true class: predictions of a class the data does not have */
+        json_object *oth = json_object_new_array();
+        for (int c = 0; c < k; c++)
+            json_object_array_add(oth, json_object_new_int64(m->other[c]));
+        json_object_object_add(root, "confusion_other", oth);
+    }
     const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
                                                              JSON_C_TO_STRING_NOSLASHESCAPE);
     char *out = s ? strdup(s) : NULL;

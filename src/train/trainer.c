@@ -34,9 +34,11 @@ graft_status graft__input_shape(const graft_graph *g, int32_t input, const graft
                 graft_shape_format(4, want, want_s, sizeof want_s);
                 return graft_error_set(
                     err, GRAFT_ERR_SHAPE,
-                    "model input '%s' is %s (%s) but the preprocessed images are %s: set the "
-                    "input size and channels (and --nhwc) to what the model expects",
-                    v->name, have_s, pp->nhwc ? "NHWC" : "NCHW", want_s);
+                    "%s: model input '%s' is %s (%s) but the preprocessed images are %s: give "
+                    "the model's size and channels (--size HxW, --channels 1|3, --nhwc or "
+                    "--nchw)",
+                    g->source_path ? g->source_path : "model", v->name, have_s,
+                    pp->nhwc ? "NHWC" : "NCHW", want_s);
             }
         }
         out->rank = 4;
@@ -52,8 +54,9 @@ graft_status graft__input_shape(const graft_graph *g, int32_t input, const graft
     graft_shape_format(v->rank, v->dims, have_s, sizeof have_s);
     graft_shape_format(4, want, want_s, sizeof want_s);
     return graft_error_set(err, GRAFT_ERR_SHAPE,
-                           "model input '%s' is %s, which preprocessed images %s cannot feed",
-                           v->name, have_s, want_s);
+                           "%s: model input '%s' is %s, which preprocessed images %s cannot feed "
+                           "(--size HxW, --channels 1|3, --nhwc or --nchw)",
+                           g->source_path ? g->source_path : "model", v->name, have_s, want_s);
 }
 
 /* ---- forward-only runner ---- */

@@ -9,10 +9,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "train/train_internal.h"
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/"
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void test_backbone_head(void **state)
 {
@@ -86,9 +94,14 @@ static void test_backbone_head(void **state)
     tc.patience = 0;
     tc.n_threads = 1;
     graft_train_result res;
+    double t0 = wall();
     if (graft_train_fit(g, &hi, train, &pp, &tc, &res, &err))
         fail_msg("fit: %s", err.msg);
+    double t_fit = wall() - t0;
     assert_true(res.features_cached);
+    /* backbone and head times are apart: together no more than the call */
+    assert_true(res.feature_seconds > 0 && res.train_seconds > 0);
+    assert_true(res.feature_seconds + res.train_seconds <= t_fit + 1e-6);
     assert_true(res.final_accuracy > 0.6);
     graft_metrics m;
     if (graft_evaluate(g, hi.probabilities, test, &pp, 1, &m, &err))
@@ -97,6 +110,37 @@ static void test_backbone_head(void **state)
     assert_true(m.accuracy > 0.5); /* chance is 0.2 */
     assert_true(isfinite(m.loss));
     graft_metrics_fini(&m);
+
+    /* The untouched backbone scores 5 classes (0-4); data of 3 classes
+     * (0, 1, 2 relabelled): predictions of 3 and 4 are an "other" column of
+     * errors, never an index into the 3-class matrix. */
+    graft_graph *bb = NULL;
+    graft_dataset *three = NULL;
+    int first3[3] = {0, 1, 2};
+    if (graft_onnx_import_file(model, NULL, &bb, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(graft_data_select(all, first3, 3, 50, 4, &three, &err), GRAFT_OK);
+    if (graft_evaluate(bb, bb->outputs[0], three, &pp, 1, &m, &err))
+        fail_msg("evaluate: %s", err.msg);
+    assert_int_equal(m.n_classes, 3);
+    assert_non_null(m.other);
+    int64_t counted = 0;
+    for (int i = 0; i < 9; i++)
+        counted += m.confusion[i];
+    for (int i = 0; i < 3; i++)
+        counted += m.other[i];
+    assert_int_equal(counted, 150);
+    assert_int_equal(m.n, 150);
+    graft_metrics_fini(&m);
+    /* data with more classes than the model scores: refused, naming the model */
+    graft_dataset *seven = NULL;
+    int first7[7] = {0, 1, 2, 3, 4, 5, 6};
+    assert_int_equal(graft_data_select(all, first7, 7, 5, 4, &seven, &err), GRAFT_OK);
+    assert_int_equal(graft_evaluate(bb, bb->outputs[0], seven, &pp, 1, &m, &err), GRAFT_ERR_SHAPE);
+    assert_non_null(strstr(err.msg, "fmnist_cnn.onnx"));
+    graft_dataset_destroy(seven);
+    graft_dataset_destroy(three);
+    graft_graph_destroy(bb);
     graft_dataset_destroy(all);
     graft_dataset_destroy(train);
     graft_dataset_destroy(test);

@@ -126,6 +126,63 @@ static void test_json(void **state)
     graft_metrics_fini(&m);
 }
 
+/* A model scoring more classes than the data has: its predictions beyond
+ * the data's classes are an "other" column, counted as errors; the table and
+ * the JSON read exactly n_classes names (the buffer below has no more). */
+static void test_other_column(void **state)
+{
+    (void)state;
+    const int64_t other[3] = {2, 0, 4}; /* rows: 6+2, 6, 4+4 */
+    graft_metrics m;
+    graft_error err = {0};
+    assert_int_equal(graft_metrics_from_counts(3, conf, other, &m, &err), GRAFT_OK);
+    assert_int_equal(m.n, 22);
+    assert_float_equal(m.accuracy, 12.0 / 22.0, 1e-12);
+    assert_float_equal(m.recall[0], 5.0 / 8, 1e-12);
+    assert_float_equal(m.recall[2], 4.0 / 8, 1e-12);
+    assert_float_equal(m.precision[0], 5.0 / 7, 1e-12); /* columns unchanged */
+    const int64_t bad[3] = {0, -1, 0};
+    graft_metrics m2;
+    assert_int_equal(graft_metrics_from_counts(3, conf, bad, &m2, &err), GRAFT_ERR_ARG);
+
+    char **names = malloc(3 * sizeof *names); /* exactly 3: ASan sees a 4th read */
+    names[0] = strdup("sandal");
+    names[1] = strdup("shirt");
+    names[2] = strdup("bag");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    graft_metrics_print(&m, (const char *const *)names, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "other"));
+    assert_non_null(strstr(buf, "0.5455")); /* accuracy 12/22 */
+    const char *row = NULL; /* the last " bag ": the matrix row, after its header */
+    for (const char *p = strstr(buf, " bag "); p; p = strstr(p + 1, " bag "))
+        row = p;
+    assert_non_null(row);
+    long long cells[4] = {-1, -1, -1, -1}; /* c: 0 0 4, other 4 */
+    assert_int_equal(sscanf(row, " bag %lld %lld %lld %lld", &cells[0], &cells[1], &cells[2],
+                            &cells[3]), 4);
+    assert_true(cells[0] == 0 && cells[1] == 0 && cells[2] == 4 && cells[3] == 4);
+    free(buf);
+    char *s = graft_metrics_to_json(&m, (const char *const *)names);
+    assert_non_null(s);
+    json_object *o = json_tokener_parse(s), *v = NULL;
+    assert_non_null(o);
+    assert_true(json_object_object_get_ex(o, "confusion_other", &v));
+    assert_int_equal(json_object_get_int64(json_object_array_get_idx(v, 2)), 4);
+    assert_true(json_object_object_get_ex(o, "classes", &v));
+    json_object *c0 = json_object_array_get_idx(v, 0), *x = NULL;
+    assert_true(json_object_object_get_ex(c0, "support", &x));
+    assert_int_equal(json_object_get_int64(x), 8);
+    json_object_put(o);
+    free(s);
+    for (int i = 0; i < 3; i++)
+        free(names[i]);
+    free(names);
+    graft_metrics_fini(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_undefined_is_zero),
         cmocka_unit_test(test_print),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_other_column),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
