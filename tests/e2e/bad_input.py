@@ -8,8 +8,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from e2e_util import (BACKBONE, FMNIST, FT_MODEL, WORK, check, finish, graft, require_cli,
-                      write_tensor)
+from e2e_util import (BACKBONE, FMNIST, FT_MODEL, SRC, WORK, check, finish, graft, require_cli,
+                      write_png, write_tensor)
 
 require_cli()
 work = os.path.join(WORK, "bad")
@@ -139,4 +139,75 @@ expect_error("run input count", ["run", BACKBONE, "--in", x, "--in", x, "--out-d
 expect_error("inspect unknown flag", ["inspect", BACKBONE, "--fast"], ["--fast"], 2)
 expect_error("eval without data", ["eval", BACKBONE], ["--idx-images"], 2)
 expect_error("unknown command", ["fly"], ["fly"], 2)
+
+# Outputs that would destroy the model or each other: refused before any
+# work (exit 2, both flags named), the model untouched.
+import filecmp  # noqa: E402
+import json  # noqa: E402
+bk = os.path.join(work, "bk.onnx")
+shutil.copyfile(BACKBONE, bk)
+bk_link = os.path.join(work, "bk_link.onnx")
+os.symlink("bk.onnx", bk_link)
+rep = os.path.join(work, "r.json")
+for what, args, names in (
+        ("--out is the model", ["--out", bk], ["--out", "--model"]),
+        ("--out is the model (other spelling)", ["--out", os.path.join(work, ".", "bk.onnx")],
+         ["--out", "--model"]),
+        ("--out is a symlink to the model", ["--out", bk_link], ["--out", "--model"]),
+        ("--json is the model", ["--out", out, "--json", bk], ["--json", "--model"]),
+        ("--json is --out", ["--out", out, "--json", out], ["--json", "--out"])):
+    expect_error(what, ["train", "--model", bk] + args + train_small, names, 2,
+                 outputs=(out, rep))
+    check(filecmp.cmp(bk, BACKBONE, shallow=False), "%s: the model is untouched" % what)
+# Output problems found up front: nothing trained, nothing written.
+expect_error("--json in a missing folder", ["train", "--model", BACKBONE, "--out", out, "--json",
+                                            os.path.join(work, "nodir", "r.json")] + train_small,
+             ["--json", "nodir"], 2)
+expect_error("--out empty", ["train", "--model", BACKBONE, "--out", ""] + train_small, ["--out"], 2)
+expect_error("--json empty", ["train", "--model", BACKBONE, "--out", out, "--json", ""]
+             + train_small, ["--json"], 2)
+expect_error("--out a folder", ["train", "--model", BACKBONE, "--out", work] + train_small,
+             ["--out", "folder"], 2)
+expect_error("--json a folder", ["train", "--model", BACKBONE, "--out", out, "--json", work]
+             + train_small, ["--json", "folder"], 2)
+# A flag where a value should be is a missing value.
+expect_error("--model without value", ["train", "--model", "--out", out], ["--model needs a value"],
+             2)
+expect_error("--std of 0", ["train", "--out", out, "--std", "0"], ["--std"], 2)
+expect_error("--std negative", ["train", "--out", out, "--std", "-0.5"], ["--std"], 2)
+
+# Messages that name the file and the way out.
+expect_error("train empty model says empty", ["train", "--model", empty, "--out", out]
+             + train_small, [empty, "is empty"], 1)
+expect_error("eval empty model says empty",
+             ["eval", empty, "--idx-images", FMNIST + "/t10k-images-idx3-ubyte.gz",
+              "--idx-labels", FMNIST + "/t10k-labels-idx1-ubyte.gz"], [empty, "is empty"], 1)
+expect_error("input shape mismatch", ["train", "--model", BACKBONE, "--out", out, "--size", "32x32"]
+             + train_small, [BACKBONE, "--size", "--channels"], 1)
+expect_error("eval model scores fewer classes than the data",
+             ["eval", BACKBONE, "--idx-images", FMNIST + "/t10k-images-idx3-ubyte.gz",
+              "--idx-labels", FMNIST + "/t10k-labels-idx1-ubyte.gz", "--per-class", "2"],
+             [BACKBONE, FMNIST + "/t10k-labels-idx1-ubyte.gz", "--classes"], 1)
+# A bad cut in the manifest is the manifest's, not a --cut flag's.
+cutdir = os.path.join(work, "cutm")
+os.makedirs(cutdir)
+shutil.copyfile(BACKBONE, os.path.join(cutdir, "m.onnx"))
+with open(os.path.join(SRC, "models", "fmnist_cnn.json")) as f:
+    man = json.load(f)
+man["cut"] = "nosuch"
+with open(os.path.join(cutdir, "m.json"), "w") as f:
+    json.dump(man, f)
+code, _, stderr = graft("train", "--model", os.path.join(cutdir, "m.onnx"), "--out", out,
+                        *train_small)
+check(code == 1 and len(stderr.splitlines()) == 1 and os.path.join(cutdir, "m.json") in stderr
+      and "--cut 'nosuch'" not in stderr and "nosuch" in stderr,
+      "a bad manifest cut names the manifest (%r)" % stderr)
+check(not os.path.exists(out), "bad manifest cut: no output")
+# One class is not enough for a head: the data source is named.
+one = os.path.join(work, "oneclass")
+os.makedirs(os.path.join(one, "only"))
+for i in range(3):
+    write_png(os.path.join(one, "only", "%d.png" % i), np.zeros((28, 28), np.uint8))
+expect_error("one class", ["train", "--model", BACKBONE, "--out", out, "--data", one,
+                           "--epochs", "1"], [one, "2 classes"], 1)
 finish()

@@ -6,27 +6,12 @@ backbone's 28x28."""
 import json
 import os
 import shutil
-import struct
-import zlib
 
 import numpy as np
 
-from e2e_util import BACKBONE, check, finish, fmnist, graft, require_cli, WORK
+from e2e_util import BACKBONE, check, finish, fmnist, graft, require_cli, WORK, write_png
 
 require_cli()
-
-
-def write_png(path, img):
-    """8-bit greyscale PNG, written by hand (no imaging library needed)."""
-    h, w = img.shape
-    raw = b"".join(b"\x00" + img[r].tobytes() for r in range(h))
-
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data +
-                struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 root = os.path.join(WORK, "folders")

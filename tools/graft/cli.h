@@ -82,6 +82,7 @@ typedef struct cli_model_info {
     bool has_pp;
     graft_preprocess pp;
     char *cut;          /* manifest "cut" unless "auto"; malloc'd or NULL */
+    char *manifest;     /* the manifest's path when one was read; malloc'd or NULL */
     int n_names;        /* class names of the data set (manifest class_names) */
     char **names;
     int n_labels;       /* graft.labels of an exported model */
@@ -109,11 +110,26 @@ const char *cli_default_model(char *buf, size_t size);
 
 /* Writes text to path through path.tmp + rename. */
 bool cli_write_file(const char *path, const char *text, graft_error *err);
+/* Writes text to "<path>.tmp.<pid>" only, named in tmp (size bytes) for the
+ * caller to rename or remove; tmp is "" when nothing was left. */
+bool cli_write_tmp(const char *path, const char *text, char *tmp, size_t size, graft_error *err);
 
 /* One "note: ..." line on out per node stored in training form
  * (BatchNormalization training_mode=1, Dropout with a training_mode input):
  * graft runs and exports such nodes in inference form. Returns the count. */
 int cli_note_training_form(const graft_graph *g, FILE *out);
+
+/* An output file named by flag: not empty, not a folder, in a folder that
+ * exists and is writable. CLI_OK, else CLI_USAGE after printing. */
+int cli_check_output(const char *flag, const char *path);
+/* Both paths name the same file: the same inode when both exist, else the
+ * same real path (of the folder plus the name for one not there yet). */
+bool cli_same_file(const char *a, const char *b);
+/* False with err set when path is an empty file (before importing it). */
+bool cli_model_nonempty(const char *path, graft_error *err);
+/* A "note:" line on out when some class of ds has fewer than per_class
+ * images (--per-class asked for more): how many each of those has. */
+void cli_note_per_class(const graft_dataset *ds, int64_t per_class, const char *flag, FILE *out);
 
 /* Monotonic seconds. */
 double cli_now(void);

@@ -1,5 +1,6 @@
 /* tools/graft/cli_util.c - option scanning, value parsing and model
  * settings shared by the subcommands. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,8 +77,10 @@ const char *cli_args_value(cli_args *a)
 {
     if (a->value)
         return a->value;
-    if (a->i >= a->argc) {
-        cli_fail(CLI_USAGE, "%s: option '%s' needs a value", a->cmd, a->name);
+    /* "--model --out x.onnx": the next option is not a value */
+    const char *next = a->i < a->argc ? a->argv[a->i] : NULL;
+    if (!next || (next[0] == '-' && next[1] == '-' && next[2] != '\0')) {
+        cli_fail(CLI_USAGE, "%s: %s needs a value", a->cmd, a->name);
         return NULL;
     }
     return a->argv[a->i++];
@@ -330,8 +334,9 @@ int cli_pp_flag(cli_args *a, cli_pp_flags *f)
         if (!(v = cli_args_value(a)) || cli_parse_floats(n, v, f->pp.std, 3, true) < 0)
             return -1;
         for (int c = 0; c < 3; c++)
-            if (f->pp.std[c] == 0.0f) {
-                cli_fail(CLI_USAGE, "%s: a standard deviation of 0", n);
+            if (!(f->pp.std[c] > 0.0f)) {
+                cli_fail(CLI_USAGE, "%s: a standard deviation must be above 0 (got %g)", n,
+                         (double)f->pp.std[c]);
                 return -1;
             }
         f->set_std = true;
@@ -390,6 +395,7 @@ static void free_strings(char **v, int n)
 void cli_model_info_fini(cli_model_info *mi)
 {
     free(mi->cut);
+    free(mi->manifest);
     free_strings(mi->names, mi->n_names);
     free_strings(mi->labels, mi->n_labels);
     memset(mi, 0, sizeof(*mi));
@@ -446,8 +452,8 @@ static bool pp_from_object(json_object *o, graft_preprocess *pp, const char *wha
         return false;
     }
     for (int c = 0; c < 3; c++)
-        if (pp->std[c] == 0.0f) {
-            graft_error_set(err, GRAFT_ERR_PARSE, "%s: preprocessing std of 0", what);
+        if (!(pp->std[c] > 0.0f)) {
+            graft_error_set(err, GRAFT_ERR_PARSE, "%s: preprocessing std must be above 0", what);
             return false;
         }
     return true;
@@ -524,6 +530,8 @@ bool cli_manifest_load(const char *model_path, cli_model_info *mi, graft_error *
     }
     bool ok = false;
     json_object *v;
+    if (!(mi->manifest = xstrdup(path)))
+        goto nomem;
     if (json_object_object_get_ex(o, "preprocess", &v)) {
         mi->pp = graft_preprocess_default();
         if (!pp_from_object(v, &mi->pp, path, err))
@@ -652,19 +660,38 @@ const char *cli_default_model(char *buf, size_t size)
     return buf;
 }
 
+bool cli_write_tmp(const char *path, const char *text, char *tmp, size_t size, graft_error *err)
+{
+    tmp[0] = '\0';
+    if ((size_t)snprintf(tmp, size, "%s.tmp.%ld", path, (long)getpid()) >= size) {
+        tmp[0] = '\0';
+        return graft_error_set(err, GRAFT_ERR_ARG, "%s: path too long", path), false;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        tmp[0] = '\0';
+        return graft_error_set(err, GRAFT_ERR_IO, "%s: cannot write: %s", path, strerror(errno)),
+               false;
+    }
+    size_t len = strlen(text);
+    bool ok = fwrite(text, 1, len, f) == len;
+    int e = errno;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok) {
+        e = errno ? errno : e;
+        remove(tmp);
+        tmp[0] = '\0';
+        graft_error_set(err, GRAFT_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+    }
+    return ok;
+}
+
 bool cli_write_file(const char *path, const char *text, graft_error *err)
 {
     char tmp[4200];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp))
-        return graft_error_set(err, GRAFT_ERR_ARG, "%s: path too long", path), false;
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return graft_error_set(err, GRAFT_ERR_IO, "%s: cannot write: %s", path, strerror(errno)),
-               false;
-    size_t len = strlen(text);
-    bool ok = fwrite(text, 1, len, f) == len;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
+    if (!cli_write_tmp(path, text, tmp, sizeof(tmp), err))
+        return false;
+    if (rename(tmp, path) != 0) {
         int e = errno;
         remove(tmp);
         graft_error_set(err, GRAFT_ERR_IO, "%s: cannot write: %s", path, strerror(e));
@@ -695,4 +722,98 @@ int cli_note_training_form(const graft_graph *g, FILE *out)
         count++;
     }
     return count;
+}
+
+/* "dir/name" -> the folder part ("." for a bare name). */
+static void folder_of(const char *path, char *dir, size_t size)
+{
+    snprintf(dir, size, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, size, ".");
+    else
+        *(slash == dir ? slash + 1 : slash) = '\0';
+}
+
+int cli_check_output(const char *flag, const char *path)
+{
+    if (!path[0])
+        return cli_fail(CLI_USAGE, "%s: empty path", flag);
+    size_t len = strlen(path);
+    struct stat st;
+    if (path[len - 1] == '/' || (stat(path, &st) == 0 && S_ISDIR(st.st_mode)))
+        return cli_fail(CLI_USAGE, "%s: '%s' is a folder, not a file", flag, path);
+    if (len > 4000)
+        return cli_fail(CLI_USAGE, "%s: path too long", flag);
+    char dir[4096];
+    folder_of(path, dir, sizeof dir);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cli_fail(CLI_USAGE, "%s: folder '%s' does not exist", flag, dir);
+    if (access(dir, W_OK) != 0)
+        return cli_fail(CLI_USAGE, "%s: folder '%s' is not writable", flag, dir);
+    if (access(path, F_OK) == 0 && access(path, W_OK) != 0)
+        return cli_fail(CLI_USAGE, "%s: '%s' is not writable", flag, path);
+    return CLI_OK;
+}
+
+/* The real path of a file, or of its folder plus its name when it does not
+ * exist yet; false when neither resolves. */
+static bool real_path(const char *path, char *out, size_t size)
+{
+    char buf[PATH_MAX];
+    if (realpath(path, buf)) {
+        snprintf(out, size, "%s", buf);
+        return true;
+    }
+    char dir[4096];
+    folder_of(path, dir, sizeof dir);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!realpath(dir, buf))
+        return false;
+    snprintf(out, size, "%s/%s", buf, base);
+    return true;
+}
+
+bool cli_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char ra[PATH_MAX + 256], rb[PATH_MAX + 256];
+    if (real_path(a, ra, sizeof ra) && real_path(b, rb, sizeof rb))
+        return strcmp(ra, rb) == 0;
+    return strcmp(a, b) == 0;
+}
+
+bool cli_model_nonempty(const char *path, graft_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+        graft_error_set(err, GRAFT_ERR_PARSE, "%s: the file is empty (0 bytes), not an ONNX model",
+                        path);
+        return false;
+    }
+    return true;
+}
+
+void cli_note_per_class(const graft_dataset *ds, int64_t per_class, const char *flag, FILE *out)
+{
+    if (per_class <= 0 || ds->n_classes <= 0)
+        return;
+    int64_t count[GRAFT_MAX_CLASSES] = {0};
+    for (int64_t i = 0; i < ds->n; i++)
+        if (ds->labels[i] >= 0 && ds->labels[i] < GRAFT_MAX_CLASSES)
+            count[ds->labels[i]]++;
+    int short_of = 0;
+    for (int c = 0; c < ds->n_classes; c++)
+        short_of += count[c] < per_class;
+    if (!short_of)
+        return;
+    fprintf(out, "note: %s %lld: fewer images in %d class%s, all taken:", flag,
+            (long long)per_class, short_of, short_of == 1 ? "" : "es");
+    for (int c = 0, k = 0; c < ds->n_classes; c++)
+        if (count[c] < per_class)
+            fprintf(out, "%s %s %lld", k++ ? "," : "", ds->class_names[c], (long long)count[c]);
+    fputc('\n', out);
 }

@@ -21,11 +21,15 @@ static const char help[] =
     "                        model's labels by name)\n"
     "  --classes 5,6,7       data-set class numbers of the model's outputs 0,1,2..\n"
     "                        (default: graft.classes metadata, else all)\n"
-    "  --per-class N         evaluate at most N images per class (default: all)\n"
+    "  --per-class N         evaluate at most N images per class (default and 0: all)\n"
     "  --size HxW  --channels 1|3  --scale X  --mean a,b,c  --std a,b,c\n"
     "  --bgr | --rgb  --nhwc | --nchw   override the preprocessing\n"
     "  --threads N           worker threads (default 2)\n"
-    "  --json                metrics as JSON on stdout\n";
+    "  --json [-]            metrics as JSON on stdout (notes go to stderr)\n"
+    "\n"
+    "A model scoring more classes than the data has: predictions of the extra\n"
+    "classes count as errors, in an \"other\" column of the confusion matrix.\n"
+    "The model runs at the batch size its input declares when that is fixed.\n";
 
 int cli_cmd_eval(int argc, char **argv)
 {
@@ -58,8 +62,12 @@ int cli_cmd_eval(int argc, char **argv)
         if (pr > 0)
             continue;
         if (strcmp(n, "--json") == 0) {
-            if (!cli_args_flag(&a))
-                return CLI_USAGE;
+            /* "--json", "--json -" and "--json=-": stdout */
+            if (a.value && strcmp(a.value, "-") != 0)
+                return cli_fail(CLI_USAGE, "eval: --json writes to stdout ('-'), not '%s'",
+                                a.value);
+            if (!a.value && a.i < a.argc && strcmp(a.argv[a.i], "-") == 0)
+                a.i++;
             as_json = true;
             continue;
         }
@@ -103,7 +111,8 @@ int cli_cmd_eval(int argc, char **argv)
     bool have_m = false;
     char **names = NULL;
 
-    if (graft_onnx_import_file(model, NULL, &g, &err) != GRAFT_OK ||
+    FILE *notes = as_json ? stderr : stdout; /* stdout holds only the JSON */
+    if (!cli_model_nonempty(model, &err) || graft_onnx_import_file(model, NULL, &g, &err) != GRAFT_OK ||
         !cli_meta_load(g, &mi, &err) || !cli_manifest_load(model, &manifest, &err))
         goto lib_fail;
     if (g->n_inputs != 1 || g->n_outputs < 1) {
@@ -132,6 +141,12 @@ int cli_cmd_eval(int argc, char **argv)
         n_classes = all->n_classes;
         for (int i = 0; i < n_classes; i++)
             classes[i] = i;
+        if (src.dir)
+            fprintf(notes,
+                    "note: %s has no graft.labels metadata: the %d class folders of %s, in "
+                    "alphabetical order, are taken as its outputs 0..%d (--classes picks "
+                    "others)\n",
+                    model, n_classes, src.dir, n_classes - 1);
     }
     if (graft_data_select(all, classes, n_classes, per_class, 42, &ds, &err) != GRAFT_OK) {
         graft_error_prefix(&err, "%s", src.dir ? src.dir : src.labels);
@@ -143,9 +158,16 @@ int cli_cmd_eval(int argc, char **argv)
         goto done;
     }
     names = mi.n_labels > 0 ? mi.labels : ds->class_names;
+    cli_note_per_class(ds, per_class, "--per-class", notes);
 
-    if (graft_evaluate(g, g->outputs[0], ds, &pp, (int)threads, &m, &err) != GRAFT_OK)
-        goto lib_fail;
+    if (graft_evaluate(g, g->outputs[0], ds, &pp, (int)threads, &m, &err) != GRAFT_OK) {
+        if (strstr(err.msg, "classes but the data has"))
+            rc = cli_fail(CLI_FAIL, "%s (data %s; --classes names the data-set classes of the "
+                          "model's outputs)", err.msg, src.dir ? src.dir : src.labels);
+        else
+            rc = cli_fail_err(&err);
+        goto done;
+    }
     have_m = true;
     if (as_json) {
         char *s = graft_metrics_to_json(&m, (const char *const *)names);
@@ -156,8 +178,12 @@ int cli_cmd_eval(int argc, char **argv)
         puts(s);
         free(s);
     } else {
-        printf("model  %s\ndata   %s (%lld images, %d classes)\n\n", model,
+        printf("model  %s\ndata   %s (%lld images, %d classes)\n", model,
                src.dir ? src.dir : src.images, (long long)ds->n, ds->n_classes);
+        if (m.other)
+            printf("note: the model scores more classes than the data has: predictions of "
+                   "the others count as errors (column 'other')\n");
+        printf("\n");
         graft_metrics_print(&m, (const char *const *)names, stdout);
     }
     rc = CLI_OK;
