@@ -624,6 +624,11 @@ static graft_status import_mem(const void *data, size_t size, uint8_t *owned, co
                                const char *base_dir, graft_graph **out, graft_error *err)
 {
     const char *file = name && *name ? name : "<memory>";
+    if (size == 0) {
+        free(owned);
+        return graft_error_set(err, GRAFT_ERR_INVALID, "%s: the file is empty, not an ONNX model",
+                               file);
+    }
     if (graft__wire_too_deep(data, size, MAX_NESTING)) {
         free(owned);
         return graft_error_set(err, GRAFT_ERR_UNSUPPORTED,
