@@ -23,10 +23,12 @@ graft_status graft__input_shape(const graft_graph *g, int32_t input, const graft
         want[3] = C;
     }
     char have_s[96], want_s[96];
-    if (v->dtype != GRAFT_DTYPE_UNDEFINED && v->dtype != GRAFT_FLOAT)
+    /* float16/bfloat16/double inputs take the float32 images too: graft
+     * computes every floating type in float32 */
+    if (v->dtype != GRAFT_DTYPE_UNDEFINED && !graft_dtype_is_float(v->dtype))
         return graft_error_set(err, GRAFT_ERR_UNSUPPORTED,
-                               "model input '%s' is %s; graft feeds images as float32", v->name,
-                               graft_dtype_name(v->dtype));
+                               "model input '%s' is %s, not a floating type: it cannot take "
+                               "images", v->name, graft_dtype_name(v->dtype));
     if (v->rank == 4 || v->rank < 0) {
         for (int i = 1; i < 4 && v->rank == 4; i++) {
             if (v->dims[i] > 0 && v->dims[i] != want[i]) {

@@ -194,9 +194,26 @@ static void run_model(const model_case *mc, const char *dir)
     graft_tensor_destroy(x);
     graft_graph_destroy(g);
 
+    const char *cli = getenv("GRAFT_CLI");
+    /* a float16 model takes the same float32 images through `graft train` */
+    if (!strcmp(mc->name, "squeezenet1.0-fp16") && cli && *cli &&
+        cu_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
+        printf("-- graft train (CLI) on the float16 model\n");
+        const char *ft = cu_keep(cu_fmt("%s/cli_ft16.onnx", cu_work()));
+        const char *log = cu_keep(cu_fmt("%s/cli_train16.txt", cu_work()));
+        int rc = cu_run_capture(cu_fmt("'%s' train --model '%s' --classes 5,6 --per-class 4 "
+                                       "--epochs 1 --size 224x224 --channels 3 --quiet --out '%s'",
+                                       cli, src, ft),
+                                log);
+        CU_CHECK(rc == 0, "graft train on the float16 model: exit status %d (log %s)", rc, log);
+        if (rc != 0)
+            cu_sh("tail -3 '%s'", log);
+        else
+            PY("checker '%s'", ft);
+    }
+
     /* the user's path: `graft train` on real images (Fashion-MNIST fits the
      * 28x28 grey input of the MNIST classifier; the model wants 0..255) */
-    const char *cli = getenv("GRAFT_CLI");
     if (!strcmp(mc->name, "mnist-cntk") && cli && *cli &&
         cu_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
         printf("-- graft train (CLI) on Fashion-MNIST classes 0,1,2\n");
