@@ -14,8 +14,9 @@ For each family and opset it writes OUT_DIR/<family>-op<N>/ with
   export.json                      family, opset, input size, seconds, versions
 No downloads: the weights are torchvision's random initialisation under a
 fixed seed (weights=None), so nothing but the architecture is "classic"; the
-BatchNorm layers get random running statistics and affine parameters too
-(fresh ones are the identity, which would hide BN-folding mistakes).
+BatchNorm layers get random affine parameters and the running statistics of
+one random calibration batch (fresh ones are the identity, which would hide
+BN-folding mistakes and lets deep nets' activations grow without bound).
 
 Input sizes (--size overrides): the smallest multiple of 32 each architecture
 takes cleanly, so that the test suite stays fast (see docs/FAMILIES.md):
@@ -72,20 +73,31 @@ def tensor_pb(path, name, array):
         f.write(t.SerializeToString())
 
 
-def randomize_batchnorm(model):
-    """Fresh BatchNorm layers are the identity (mean 0, var 1, scale 1, shift 0),
-    which would let an importer get BN folding wrong unnoticed: give them mild
-    random statistics and affine parameters instead (from the same seed)."""
+def calibrate_batchnorm(model, size):
+    """Fresh BatchNorm layers are the identity (mean 0, var 1, scale 1, shift
+    0): that would let an importer get BN folding wrong unnoticed, and in deep
+    nets (Inception v3: 1e10 logits) the activations drift without bound. So
+    the affine parameters get mild random values and the running statistics
+    are those of one calibration batch (16 random images, its own seed: tiny late feature
+    maps need that many for stable statistics), as a
+    trained net's BN layers hold statistics of real activations."""
     import torch
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            c = m.num_features
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    for m in bns:
+        if m.affine:
             with torch.no_grad():
-                m.running_mean.copy_(torch.randn(c) * 0.1)
-                m.running_var.copy_(torch.rand(c) + 0.5)
-                if m.affine:
-                    m.weight.copy_(torch.rand(c) + 0.5)
-                    m.bias.copy_(torch.randn(c) * 0.1)
+                m.weight.copy_(torch.rand(m.num_features) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features) * 0.1)
+        m.reset_running_stats()
+        m.momentum = 1.0  # running statistics := this batch's
+    g = torch.Generator().manual_seed(99)
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(16, 3, size, size, generator=g))
+    for m in bns:
+        m.momentum = 0.1
 
 
 def script_sha():
@@ -117,7 +129,7 @@ def export_one(family, opset, size, out_dir, keep):
     t0 = time.time()
     torch.manual_seed(0)
     model = ctor(weights=None, **EXTRA.get(family, {}))
-    randomize_batchnorm(model)
+    calibrate_batchnorm(model, size)
     model.eval()
     g = torch.Generator().manual_seed(1234)
     x = torch.randn(2, 3, size, size, generator=g)
