@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/gemm.h"
+
 size_t graft_dtype_size(graft_dtype dt)
 {
     switch (dt) {
@@ -155,7 +157,7 @@ graft_status graft_tensor_create(graft_dtype dt, int rank, const int64_t *dims, 
     graft_tensor *t = calloc(1, sizeof *t);
     if (!t)
         return graft_error_set(err, GRAFT_ERR_NOMEM, "out of memory allocating a tensor");
-    t->data = calloc(nbytes ? nbytes : 1, 1);
+    t->data = calloc(nbytes + GRAFT_BLAS_SLACK, 1);
     if (!t->data) {
         free(t);
         return graft_error_set(err, GRAFT_ERR_NOMEM, "out of memory allocating %zu bytes", nbytes);

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "exec/plan_internal.h"
+#include "kernels/gemm.h"
 #include "graft/exec.h"
 #include "ops/op.h"
 
@@ -144,8 +145,8 @@ static uint64_t splitmix64(uint64_t *x)
 
 static void *aligned_buffer(size_t nbytes)
 {
-    size_t n = (nbytes + 63) & ~(size_t)63;
-    void *p = aligned_alloc(64, n ? n : 64);
+    size_t n = ((nbytes + 63) & ~(size_t)63) + GRAFT_BLAS_SLACK;
+    void *p = aligned_alloc(64, n);
     return p;
 }
 

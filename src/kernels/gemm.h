@@ -11,6 +11,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Bytes of slack after every buffer a GEMM may read: BLIS 0.9 (Debian 12)
+ * reads one element past the end of some operands, which valgrind reports
+ * even for a plain bli_sgemm on exact-size mallocs. */
+#define GRAFT_BLAS_SLACK 64
+
 void graft__sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
                   int64_t csa, const float *b, int64_t rsb, int64_t csb, float beta, float *c,
                   int64_t rsc, int64_t csc, int n_threads);
