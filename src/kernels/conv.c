@@ -34,6 +34,15 @@ static inline int thread_num(void)
 #endif
 }
 
+static inline int thread_count(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 typedef struct conv_dims {
     int64_t cg, mg, kvol, kdim, p, ip;
 } conv_dims;
@@ -598,6 +607,54 @@ static int64_t round_up(int64_t v, int64_t to)
  * kernels/gemm.c). */
 #define CONV_GEMM_PAR_MIN (1 << 20)
 
+/* The same on AVX-512 (2-D or pointwise): each thread owns a block of
+ * output channels (a multiple of 8 rows) for every image and builds its
+ * own copy of the im2col (a few microseconds, done in parallel), so one
+ * parallel region covers the layer: no serial im2col while the other
+ * threads spin, no barrier per image. */
+static graft_status rows_split_forward(const graft__conv_geom *g, const conv_dims *d,
+                                       const float *x, const float *w, const float *bias,
+                                       const float *z, const graft__act *act, float *y,
+                                       graft_exec_ctx *ctx, int64_t chunk, int64_t n_chunks)
+{
+    const int pointwise = is_pointwise(g);
+    const int threads = (int)n_chunks;
+    float *col = NULL;
+    if (!pointwise) {
+        col = ctx->scratch(ctx, (size_t)(threads * d->kdim * d->p) * sizeof(float));
+        if (!col)
+            return GRAFT_ERR_NOMEM;
+    }
+    const bool fuse = bias || z || act->kind != GRAFT__ACT_NONE;
+#pragma omp parallel num_threads(threads)
+    {
+        const int tid = thread_num();
+        float *mycol = col ? col + (int64_t)tid * d->kdim * d->p : NULL;
+        /* one chunk per thread; round robin should the region get fewer */
+        for (int64_t ci = tid; ci < n_chunks; ci += thread_count()) {
+            const int64_t r0 = ci * chunk, rows = d->mg - r0 < chunk ? d->mg - r0 : chunk;
+            for (int64_t ni = 0; ni < g->n; ni++)
+                for (int64_t gi = 0; gi < g->group; gi++) {
+                    const float *xg = x + ni * g->c * d->ip + gi * d->cg * d->ip;
+                    const int64_t off = ni * g->m * d->p + (gi * d->mg + r0) * d->p;
+                    const float *b = xg;
+                    if (!pointwise) {
+                        im2col_2d(g, d, xg, mycol, d->p, 0, d->p);
+                        b = mycol;
+                    }
+                    tile_gemm(rows, d->p, d->kdim, w + (gi * d->mg + r0) * d->kdim, d->kdim, b,
+                              d->p, y + off, d->p);
+                    if (fuse)
+                        for (int64_t m = 0; m < rows; m++)
+                            graft__act_row(y + off + m * d->p, d->p,
+                                           bias ? bias[gi * d->mg + r0 + m] : 0.0f,
+                                           z ? z + off + m * d->p : NULL, act);
+                }
+        }
+    }
+    return GRAFT_OK;
+}
+
 /* Few, small images (deep layers at batch 1): im2col once per image and
  * group, then one GEMM that BLIS spreads over the threads. */
 static graft_status blas_threaded_forward(const graft__conv_geom *g, const conv_dims *d,
@@ -606,6 +663,13 @@ static graft_status blas_threaded_forward(const graft__conv_geom *g, const conv_
                                           graft_exec_ctx *ctx, int nt)
 {
     const int pointwise = is_pointwise(g);
+    /* threads split the rows in multiples of 8 (the kernel's block) */
+    const int64_t chunk = round_up((d->mg + nt - 1) / nt, 8);
+    const int64_t n_chunks = (d->mg + chunk - 1) / chunk;
+    const bool split =
+        have_avx512() && n_chunks > 1 && d->mg * d->p * d->kdim >= CONV_GEMM_PAR_MIN;
+    if (split && (pointwise || is_2d(g)))
+        return rows_split_forward(g, d, x, w, bias, z, act, y, ctx, chunk, n_chunks);
     float *col = NULL;
     if (!pointwise) {
         col = ctx->scratch(ctx, (size_t)(d->kdim * d->p) * sizeof(float));
@@ -626,10 +690,7 @@ static graft_status blas_threaded_forward(const graft__conv_geom *g, const conv_
                 b = col;
             }
             const float *wg = w + gi * d->mg * d->kdim;
-            /* threads split the rows in multiples of 8 (the kernel's block) */
-            const int64_t chunk = round_up((d->mg + nt - 1) / nt, 8);
-            const int64_t n_chunks = (d->mg + chunk - 1) / chunk;
-            if (have_avx512() && n_chunks > 1 && d->mg * d->p * d->kdim >= CONV_GEMM_PAR_MIN) {
+            if (split) {
 #pragma omp parallel for num_threads(nt) schedule(static)
                 for (int64_t ci = 0; ci < n_chunks; ci++) {
                     const int64_t r0 = ci * chunk, rows = d->mg - r0 < chunk ? d->mg - r0 : chunk;

@@ -336,6 +336,13 @@ static void test_conv_forward_large(void **state)
     for (int i = 0; i < 6; i++)
         for (int rep = 0; rep < 3; rep++) /* each draws its thread count: 1-3 */
             check_forward(&cases[i], 0, true, false, false, true, &rng);
+    /* the row split again, 2 images, with the fused write-back and Z */
+    ref_conv fused = cases[4];
+    fused.n = 2;
+    fused.act = 3;
+    fused.a = 0.1f;
+    for (int rep = 0; rep < 3; rep++)
+        check_forward(&fused, 0, rep != 1, true, rep != 2, true, &rng);
 }
 
 static graft_status infer_shapes(int nsp_attr_k, int nsp_attr_s, int n_pads, int64_t group,
