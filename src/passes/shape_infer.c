@@ -603,13 +603,28 @@ static void infer_node(const graft_graph *g, const graft_node *n, graft__si *si)
             memcpy(o->dims, x->c, (size_t)x->n_const * sizeof *o->dims);
         }
     } else if (op_is(n, "Pad")) {
-        int64_t p[GRAFT__SI_MAX_CONST];
-        int cnt = int_list(si, n, "pads", 1, p);
-        if (x->rank >= 0 && cnt == 2 * x->rank) {
+        /* pads (attribute before opset 11, else input 1); Pad-18's axes
+         * (input 3) name the axes the pads are for */
+        int64_t p[GRAFT__SI_MAX_CONST], ax[GRAFT__SI_MAX_CONST];
+        int cnt = int_list(si, n, "pads", n->opset >= 11 ? 1 : -1, p);
+        int n_ax = n->opset >= 18 ? int_list(si, n, "axes", 3, ax) : -1;
+        if (n_ax == -1 && x->rank >= 0) {
+            n_ax = x->rank;
+            for (int i = 0; i < n_ax; i++)
+                ax[i] = i;
+        }
+        bool ok = x->rank >= 0 && n_ax >= 0 && n_ax <= x->rank && cnt == 2 * n_ax;
+        for (int k = 0; ok && k < n_ax; k++) {
+            ax[k] += ax[k] < 0 ? x->rank : 0;
+            ok = ax[k] >= 0 && ax[k] < x->rank;
+        }
+        if (ok) {
             *o = *x;
             o->n_const = -1;
-            for (int i = 0; i < x->rank; i++)
-                o->dims[i] = x->dims[i] < 0 ? -1 : x->dims[i] + p[i] + p[i + x->rank];
+            for (int k = 0; k < n_ax; k++) {
+                int i = (int)ax[k];
+                o->dims[i] = x->dims[i] < 0 ? -1 : x->dims[i] + p[k] + p[k + n_ax];
+            }
         }
     }
     (void)g;
