@@ -597,9 +597,12 @@ bool graft_node_training_form(const graft_graph *g, const graft_node *n)
     if (strcmp(n->op_type, "Dropout") != 0 || n->n_inputs < 3 || n->inputs[2] < 0)
         return false;
     const graft_value *t = &g->values[n->inputs[2]];
-    if (t->kind == GRAFT_VALUE_INITIALIZER && t->data && graft_tensor_nelem(t->data) == 1)
-        return ((const uint8_t *)t->data->data)[0] != 0 || t->data->dtype != GRAFT_UINT8;
-    return true;
+    /* bool computes as uint8; anything else (a graph input, a computed
+     * value) may be true at run time */
+    bool known_false = t->kind == GRAFT_VALUE_INITIALIZER && t->data &&
+                       t->data->dtype == GRAFT_UINT8 && graft_tensor_nelem(t->data) == 1 &&
+                       ((const uint8_t *)t->data->data)[0] == 0;
+    return !known_false;
 }
 
 int64_t graft_graph_param_count(const graft_graph *g, bool trainable_only)

@@ -362,10 +362,9 @@ static Onnx__AttributeProto *attr_msg(exporter *ex, const graft_node *n, const g
  * (src/ops/batchnorm.c, the Dropout op), so the export says so too: an ONNX
  * runtime would otherwise normalise with batch statistics or drop at random. */
 
-static bool bn_in_training_form(const graft_node *n)
+static bool bn_in_training_form(const graft_graph *g, const graft_node *n)
 {
-    return is_default_domain(n->domain) && strcmp(n->op_type, "BatchNormalization") == 0 &&
-           graft_node_attr_int(n, "training_mode", 0) != 0;
+    return strcmp(n->op_type, "BatchNormalization") == 0 && graft_node_training_form(g, n);
 }
 
 /* Inputs written for n: Dropout-12+ loses its training_mode input (and a
@@ -382,14 +381,14 @@ static int inputs_written(const graft_node *n)
 }
 
 /* Outputs written for n: an inference-form BatchNormalization has one. */
-static int outputs_written(const graft_node *n)
+static int outputs_written(const graft_graph *g, const graft_node *n)
 {
-    return bn_in_training_form(n) ? 1 : n->n_outputs;
+    return bn_in_training_form(g, n) ? 1 : n->n_outputs;
 }
 
-static bool attr_written(const graft_node *n, const graft_attr *a)
+static bool attr_written(const graft_graph *g, const graft_node *n, const graft_attr *a)
 {
-    return !(strcmp(a->name, "training_mode") == 0 && bn_in_training_form(n));
+    return !(strcmp(a->name, "training_mode") == 0 && bn_in_training_form(g, n));
 }
 
 static graft_status node_msg(exporter *ex, const graft_node *n, const char *name,
@@ -406,7 +405,7 @@ static graft_status node_msg(exporter *ex, const graft_node *n, const char *name
     if (n->domain && *n->domain)
         np->domain = xs(ex, n->domain);
     np->doc_string = xs(ex, n->doc_string);
-    int n_in = inputs_written(n), n_out = outputs_written(n);
+    int n_in = inputs_written(n), n_out = outputs_written(g, n);
     np->input = xcalloc(ex, (size_t)n_in, sizeof(char *));
     for (int k = 0; np->input && k < n_in; k++) {
         np->input[k] = xs(ex, n->inputs[k] >= 0 ? g->values[n->inputs[k]].name : "");
@@ -420,7 +419,7 @@ static graft_status node_msg(exporter *ex, const graft_node *n, const char *name
     if (n->n_attrs) {
         np->attribute = xcalloc(ex, (size_t)n->n_attrs, sizeof *np->attribute);
         for (int a = 0; np->attribute && a < n->n_attrs; a++) {
-            if (!attr_written(n, &n->attrs[a]))
+            if (!attr_written(g, n, &n->attrs[a]))
                 continue;
             Onnx__AttributeProto *ap = attr_msg(ex, n, &n->attrs[a]);
             if (!ap)
@@ -470,9 +469,8 @@ static graft_status build_model(exporter *ex, const graft_onnx_export_options *o
     ex->referenced = calloc((size_t)g->n_values + 1, sizeof *ex->referenced);
     ex->dynamic_batch = opt && opt->dynamic_batch;
     /* one symbol for every batch dimension made symbolic: the first input's own */
-    ex->batch_symbol = "batch";
-    if (g->n_inputs > 0 && g->values[g->inputs[0]].rank > 0 && g->values[g->inputs[0]].dim_params[0])
-        ex->batch_symbol = g->values[g->inputs[0]].dim_params[0];
+    const graft_value *in0 = g->n_inputs > 0 ? &g->values[g->inputs[0]] : NULL;
+    ex->batch_symbol = in0 && in0->rank > 0 && in0->dim_params[0] ? in0->dim_params[0] : "batch";
     if (!order || !m || !gp || !ex->referenced) {
         free(gp);
         free(m);
@@ -592,7 +590,7 @@ static graft_status build_model(exporter *ex, const graft_onnx_export_options *o
         ex->referenced[g->outputs[k]] = true;
     for (int32_t i = 0; i < n_live; i++) {
         const graft_node *n = &g->nodes[order[i]];
-        for (int k = outputs_written(n); k < n->n_outputs; k++) {
+        for (int k = outputs_written(g, n); k < n->n_outputs; k++) {
             if (n->outputs[k] >= 0 && ex->referenced[n->outputs[k]]) {
                 st = graft_error_set(ex->err, GRAFT_ERR_UNSUPPORTED,
                                      "%s: BatchNormalization '%s' has training_mode=1 and "
