@@ -325,6 +325,62 @@ static void test_unsupported_ops_listed(void **state)
     graft_graph_destroy(g);
 }
 
+/* x -> Dropout(ratio, training_mode) -> y with training_mode a bool
+ * initializer of value tm, or a graph input when tm < 0. */
+static graft_graph *dropout_graph(int tm)
+{
+    graft_graph *g = new_graph();
+    int64_t dims[1] = {4};
+    int32_t in[3];
+    in[0] = add_input(g, "x", GRAFT_FLOAT, 1, dims);
+    in[1] = -1;
+    if (tm < 0) {
+        in[2] = add_input(g, "tm", GRAFT_BOOL, 0, dims);
+    } else {
+        in[2] = add_val(g, "tm");
+        graft_tensor *t = NULL;
+        assert_int_equal(graft_tensor_create(GRAFT_UINT8, 0, dims, &t, NULL), GRAFT_OK);
+        ((uint8_t *)t->data)[0] = (uint8_t)tm;
+        g->values[in[2]].kind = GRAFT_VALUE_INITIALIZER;
+        g->values[in[2]].dtype = GRAFT_BOOL;
+        g->values[in[2]].rank = 0;
+        graft_value_set_data(g, in[2], t);
+    }
+    int32_t y = add_val(g, "y");
+    assert_true(graft_graph_add_node(g, "Dropout", "", "drop", 3, in, 1, &y, NULL) >= 0);
+    mark_output(g, y);
+    return g;
+}
+
+/* refuse_training_form: only a node that may really be in training form is
+ * refused; by default it runs (in inference form). */
+static void test_refuse_training_form(void **state)
+{
+    (void)state;
+    for (int tm = -1; tm <= 1; tm++) {
+        graft_graph *g = dropout_graph(tm);
+        graft_plan_options o = graft_plan_options_default();
+        graft_shape s[2] = {{1, {4}}, {0, {0}}};
+        graft_plan *p = NULL;
+        graft_error err = {0};
+        int n_in = tm < 0 ? 2 : 1;
+        assert_int_equal(graft_plan_create(g, &o, n_in, s, &p, &err), GRAFT_OK);
+        graft_plan_destroy(p);
+        p = NULL;
+        o.refuse_training_form = true;
+        graft_status st = graft_plan_create(g, &o, n_in, s, &p, &err);
+        assert_int_equal(graft_node_training_form(g, &g->nodes[0]), tm != 0);
+        if (tm == 0) {
+            assert_int_equal(st, GRAFT_OK); /* a constant false: inference already */
+        } else {
+            assert_int_equal(st, GRAFT_ERR_UNSUPPORTED);
+            assert_non_null(strstr(err.msg, "Dropout 'drop' is stored in training form"));
+        }
+        graft_plan_destroy(p);
+        graft_graph_destroy(g);
+    }
+}
+
 /* A model declared with batch 1 runs with batch 3; other fixed dims are checked. */
 static void test_batch_override_and_shape_check(void **state)
 {
@@ -889,6 +945,7 @@ int main(void)
         cmocka_unit_test(test_training_keeps_gradient_path),
         cmocka_unit_test(test_liveness_diamond),
         cmocka_unit_test(test_unsupported_ops_listed),
+        cmocka_unit_test(test_refuse_training_form),
         cmocka_unit_test(test_batch_override_and_shape_check),
         cmocka_unit_test(test_activation_feed_runs_head),
         cmocka_unit_test(test_unsorted_nodes_and_fp16_feed),
