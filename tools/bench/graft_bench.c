@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "graft/graft.h"
+#include "cli.h" /* cli_default_model, shared with the graft program */
 
 #define FMNIST "/usr/share/datasets/fashion-mnist"
 
@@ -27,27 +27,6 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static const char *default_model(char *buf, size_t size)
-{
-    static const char *rel = "models/fmnist_cnn.onnx";
-    if (access(rel, R_OK) == 0)
-        return rel;
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        for (int up = 0; up < 4; up++) {
-            char *slash = strrchr(exe, '/');
-            if (!slash)
-                break;
-            *slash = '\0';
-            if ((size_t)snprintf(buf, size, "%s/%s", exe, rel) < size && access(buf, R_OK) == 0)
-                return buf;
-        }
-    }
-    return rel;
 }
 
 /* Concrete input shapes at this batch: symbolic batch -> batch, other
@@ -239,7 +218,7 @@ int main(int argc, char **argv)
     const char *models[64];
     int n_models = 0;
     char buf[4096];
-    models[n_models++] = default_model(buf, sizeof(buf));
+    models[n_models++] = cli_default_model(buf, sizeof(buf));
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             threads = atoi(argv[++i]);
