@@ -28,8 +28,10 @@
 extern "C" {
 #endif
 
-/* The default-domain opset versions and IR versions the importer accepts. */
-#define GRAFT_ONNX_OPSET_MIN 6
+/* The default-domain opset versions the importer accepts. Each op states the
+ * oldest version whose form it handles (graft inspect --ops); a node older
+ * than that is reported as unsupported when a plan is built. */
+#define GRAFT_ONNX_OPSET_MIN 1
 #define GRAFT_ONNX_OPSET_MAX 21
 
 typedef struct graft_onnx_import_options {

@@ -12,7 +12,7 @@
 
 #define IR_MIN 3
 #define IR_MAX 10
-#define OPSET_MIN GRAFT_ONNX_OPSET_MIN /* Clip-6 era files (B15b) are valid and supported */
+#define OPSET_MIN GRAFT_ONNX_OPSET_MIN
 #define OPSET_MAX GRAFT_ONNX_OPSET_MAX
 #define MAX_NESTING 100
 

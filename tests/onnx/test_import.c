@@ -278,10 +278,11 @@ static void test_b08_b17_load(void **state)
 }
 
 /* Every model*.onnx at the top of a case folder must be refused. */
-static int refuse_all(const char *dir, const char *want)
+/* Every file of dir whose name matches the grep pattern must be refused. */
+static int refuse_matching(const char *dir, const char *pattern, const char *want)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "ls '%s' | grep '^model.*\\.onnx$'", dir);
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep '%s'", dir, pattern);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     char line[1024];
@@ -295,6 +296,11 @@ static int refuse_all(const char *dir, const char *want)
     }
     pclose(p);
     return n;
+}
+
+static int refuse_all(const char *dir, const char *want)
+{
+    return refuse_matching(dir, "^model.*\\.onnx$", want);
 }
 
 static void test_b01_traversal(void **state)
@@ -359,12 +365,15 @@ static void test_b18b_b24(void **state)
     load_fails(path, GRAFT_ERR_INVALID, "'X'");
     snprintf(path, sizeof path, "%s/model_shadow_initializer.onnx", dir);
     load_fails(path, GRAFT_ERR_INVALID, "'W'");
+    /* B24: every file but model.onnx is outside the window; model.onnx is
+     * opset 3, which graft documents (docs/OPS.md: opsets 1 to 21), so it
+     * imports - tests/cases runs it and checks Relu's values. */
     snprintf(dir, sizeof dir, "%s/cases/B24_version_gate", ou_shared());
-    assert_int_equal(refuse_all(dir, NULL), 6);
+    assert_int_equal(refuse_matching(dir, "^model_.*\\.onnx$", NULL), 5);
     snprintf(path, sizeof path, "%s/model_opset99.onnx", dir);
     load_fails(path, GRAFT_ERR_UNSUPPORTED, "opset 99");
     snprintf(path, sizeof path, "%s/model.onnx", dir);
-    load_fails(path, GRAFT_ERR_UNSUPPORTED, "opset 3");
+    graft_graph_destroy(load_ok(path));
     snprintf(path, sizeof path, "%s/model_ir0.onnx", dir);
     load_fails(path, GRAFT_ERR_UNSUPPORTED, "ir_version");
     snprintf(path, sizeof path, "%s/model_no_opset_import.onnx", dir);
