@@ -59,6 +59,12 @@ typedef struct graft_onnx_export_options {
      * (or the source's own symbol) even where the source fixed it, e.g. a
      * trace at batch 1. Off: the declared shapes are kept as they are. */
     bool dynamic_batch;
+    /* Write the whole model in float32: float16, bfloat16 and double
+     * initializers, tensor attributes, graph input/output types and Cast/
+     * generator target types become float32 (the values graft computed with).
+     * Off: frozen weights keep their stored type and bytes. Refused for
+     * graphs with subgraphs (If/Loop/Scan bodies are not converted). */
+    bool float32;
 } graft_onnx_export_options;
 
 graft_onnx_export_options graft_onnx_export_options_default(void);

@@ -76,6 +76,7 @@ typedef struct exporter {
     graft_error *err;
     bool oom;
     bool dynamic_batch;
+    bool float32; /* every floating type written as float32 (opt->float32) */
     const char *batch_symbol; /* for a dimension 0 made symbolic */
     bool *referenced; /* per value: read by a live node or a graph output */
 } exporter;
@@ -119,6 +120,14 @@ static bool is_default_domain(const char *d)
     return !d || !*d || strcmp(d, "ai.onnx") == 0;
 }
 
+/* The element type written for a value stored as dt. */
+static graft_dtype written_dtype(const exporter *ex, graft_dtype dt)
+{
+    if (ex->float32 && graft_dtype_is_float(dt))
+        return GRAFT_FLOAT;
+    return dt;
+}
+
 /* Names a subgraph reads, so the outer initializers they need are written. */
 static void mark_subgraph(exporter *ex, const Onnx__GraphProto *sg, int depth)
 {
@@ -143,7 +152,9 @@ static graft_status tensor_msg(exporter *ex, const graft_value *v, Onnx__TensorP
 {
     *out = NULL;
     Onnx__TensorProto *tp = NULL;
-    if (v->source_pb && !v->trainable) {
+    graft_dtype dt = v->source_dtype ? v->source_dtype : v->data ? v->data->dtype : 0;
+    /* byte-identical re-emission unless the element type is being widened */
+    if (v->source_pb && !v->trainable && written_dtype(ex, dt) == dt) {
         tp = onnx__tensor_proto__unpack(NULL, v->source_pb_len, v->source_pb);
         if (!tp)
             return graft_error_set(ex->err, GRAFT_ERR_INTERNAL,
@@ -170,8 +181,7 @@ static graft_status tensor_msg(exporter *ex, const graft_value *v, Onnx__TensorP
     onnx__tensor_proto__init(tp);
     char what[512];
     snprintf(what, sizeof what, "%s: initializer '%s'", ex->file, v->name);
-    graft_dtype dt = v->source_dtype ? v->source_dtype : v->data->dtype;
-    graft_status st = graft__tensor_to_pb(v->data, dt, tp, what, ex->err);
+    graft_status st = graft__tensor_to_pb(v->data, written_dtype(ex, dt), tp, what, ex->err);
     if (st) {
         protobuf_c_message_free_unpacked(&tp->base, NULL);
         return st;
@@ -230,7 +240,7 @@ static Onnx__ValueInfoProto *value_info_msg(exporter *ex, const graft_value *v, 
     }
     tt->has_elem_type = 1;
     /* A graph output must be typed; float is what every graft head produces. */
-    tt->elem_type = dt ? (int32_t)dt : GRAFT_FLOAT;
+    tt->elem_type = dt ? (int32_t)written_dtype(ex, dt) : GRAFT_FLOAT;
     if (rank < 0)
         return vi;
     Onnx__TensorShapeProto *sh = xcalloc(ex, 1, sizeof *sh);
@@ -257,6 +267,38 @@ static Onnx__ValueInfoProto *value_info_msg(exporter *ex, const graft_value *v, 
     return vi;
 }
 
+/* An attribute naming an element type: Cast's "to", the generators' "dtype". */
+static bool is_dtype_attr(const graft_node *n, const char *name, int64_t attr_type)
+{
+    return is_default_domain(n->domain) && (!strcmp(name, "to") || !strcmp(name, "dtype")) &&
+           attr_type == GRAFT_ATTR_INT;
+}
+
+/* Float32 export: the stored attribute as it must be written, or NULL with
+ * *rebuild set when it has to be rebuilt from compute form (a half or double
+ * tensor). Subgraphs are not converted, so they are refused. */
+static Onnx__AttributeProto *widen_attr(exporter *ex, const graft_node *n, const graft_attr *a,
+                                        Onnx__AttributeProto *ap, bool *rebuild)
+{
+    if (ap->g || ap->n_graphs) {
+        graft_error_set(ex->err, GRAFT_ERR_UNSUPPORTED,
+                        "%s: %s node '%s' has a subgraph; the float32 export converts only the "
+                        "main graph", ex->file, n->op_type, n->name);
+        protobuf_c_message_free_unpacked(&ap->base, NULL);
+        return NULL;
+    }
+    if (ap->t && ap->t->has_data_type && ap->t->data_type != GRAFT_FLOAT &&
+        graft_dtype_is_float((graft_dtype)ap->t->data_type) && a->t) {
+        protobuf_c_message_free_unpacked(&ap->base, NULL);
+        *rebuild = true;
+        return NULL;
+    }
+    if (ap->has_i && is_dtype_attr(n, a->name, (int64_t)ap->type) &&
+        graft_dtype_is_float((graft_dtype)ap->i))
+        ap->i = GRAFT_FLOAT;
+    return ap;
+}
+
 static Onnx__AttributeProto *attr_msg(exporter *ex, const graft_node *n, const graft_attr *a)
 {
     if (a->source_pb) {
@@ -268,10 +310,15 @@ static Onnx__AttributeProto *attr_msg(exporter *ex, const graft_node *n, const g
                             ex->file, a->name, n->op_type, n->name);
             return NULL;
         }
-        mark_subgraph(ex, ap->g, 0);
-        for (size_t j = 0; j < ap->n_graphs; j++)
-            mark_subgraph(ex, ap->graphs[j], 0);
-        return ap;
+        bool rebuild = false;
+        if (ex->float32 && !(ap = widen_attr(ex, n, a, ap, &rebuild)) && !rebuild)
+            return NULL;
+        if (ap) {
+            mark_subgraph(ex, ap->g, 0);
+            for (size_t j = 0; j < ap->n_graphs; j++)
+                mark_subgraph(ex, ap->graphs[j], 0);
+            return ap;
+        }
     }
     Onnx__AttributeProto *ap = xcalloc(ex, 1, sizeof *ap);
     if (!ap) {
@@ -290,6 +337,9 @@ static Onnx__AttributeProto *attr_msg(exporter *ex, const graft_node *n, const g
     case GRAFT_ATTR_INT:
         ap->has_i = 1;
         ap->i = a->i;
+        if (ex->float32 && is_dtype_attr(n, a->name, (int64_t)a->type) &&
+            graft_dtype_is_float((graft_dtype)a->i))
+            ap->i = GRAFT_FLOAT;
         break;
     case GRAFT_ATTR_STRING:
         ap->has_s = 1;
@@ -468,6 +518,7 @@ static graft_status build_model(exporter *ex, const graft_onnx_export_options *o
     Onnx__GraphProto *gp = xcalloc(ex, 1, sizeof *gp);
     ex->referenced = calloc((size_t)g->n_values + 1, sizeof *ex->referenced);
     ex->dynamic_batch = opt && opt->dynamic_batch;
+    ex->float32 = opt && opt->float32;
     /* one symbol for every batch dimension made symbolic: the first input's own */
     const graft_value *in0 = g->n_inputs > 0 ? &g->values[g->inputs[0]] : NULL;
     ex->batch_symbol = in0 && in0->rank > 0 && in0->dim_params[0] ? in0->dim_params[0] : "batch";
@@ -708,7 +759,8 @@ done:
 graft_onnx_export_options graft_onnx_export_options_default(void)
 {
     graft_onnx_export_options o = {.producer_name = NULL, .producer_version = NULL,
-                                   .external_threshold = 0, .dynamic_batch = false};
+                                   .external_threshold = 0, .dynamic_batch = false,
+                                   .float32 = false};
     return o;
 }
 

@@ -6,7 +6,7 @@
 Prints one line per failed expectation and exits 1 if any failed, 0 otherwise.
 Checks (see each function): checker, sha, inputs_rule, topo, names, no_training,
 b30, b31, b32, b33, b34_plain, b34_rehead, symbolic_batch, fixed_batch1,
-locations, e02, same, keeps, backbone_same, no_dead_inits.
+locations, e02, same, keeps, backbone_same, no_dead_inits, float32.
 """
 import hashlib
 import json
@@ -357,6 +357,62 @@ def c_backbone_same(path, orig, min_count="1"):
         check(ia[k].data_type == ib[k].data_type and x.shape == y.shape and x.tobytes() == y.tobytes(),
               "backbone initializer %s changed" % k)
     print("backbone initializers kept bit-identical: %d" % len(common))
+
+
+NARROW_OR_DOUBLE = (onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE)
+
+
+def type_name(t):
+    return onnx.TensorProto.DataType.Name(t)
+
+
+def float32_of(t):
+    """float32 values of a float16/bfloat16/double TensorProto, decoded here (onnx 1.12's
+    numpy_helper has no bfloat16)."""
+    if t.data_type == onnx.TensorProto.BFLOAT16:
+        if t.raw_data:
+            bits = np.frombuffer(t.raw_data, "<u2")
+        else:
+            bits = np.array(t.int32_data, np.uint32).astype(np.uint16)
+        return (bits.astype(np.uint32) << 16).view(np.float32).reshape(tuple(t.dims))
+    return numpy_helper.to_array(t).astype(np.float32)
+
+
+def c_float32(path, orig):
+    """graft's float32 export of orig: passes the checker; no float16, bfloat16 or double
+    left in initializers, tensor attributes, graph inputs/outputs or Cast/generator target
+    types; every initializer shared with orig holds orig's values as float32 (exact for
+    float16 and bfloat16; nearest for double) or, when not floating, the same bytes."""
+    c_checker(path)
+    b = load(path)
+    g = b.graph
+    for t in g.initializer:
+        check(t.data_type not in NARROW_OR_DOUBLE,
+              "initializer %s is %s" % (t.name, type_name(t.data_type)))
+    for vi in list(g.input) + list(g.output) + list(g.value_info):
+        et = vi.type.tensor_type.elem_type
+        check(et not in NARROW_OR_DOUBLE, "%s is declared %s" % (vi.name, type_name(et)))
+    for n in g.node:
+        for at in n.attribute:
+            if at.type == onnx.AttributeProto.TENSOR:
+                check(at.t.data_type not in NARROW_OR_DOUBLE, "attribute %s of %s is %s"
+                      % (at.name, n.name, type_name(at.t.data_type)))
+            if at.type == onnx.AttributeProto.INT and at.name in ("to", "dtype"):
+                check(at.i not in NARROW_OR_DOUBLE,
+                      "%s %s has %s=%s" % (n.op_type, n.name, at.name, type_name(at.i)))
+    ia, ib = inits(load(orig)), inits(b)
+    common = [k for k in ib if k in ia]
+    widened = 0
+    for k in common:
+        y = numpy_helper.to_array(ib[k])
+        if ia[k].data_type in NARROW_OR_DOUBLE:
+            x = float32_of(ia[k])
+            widened += 1
+        else:
+            x = numpy_helper.to_array(ia[k])
+        check(x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(),
+              "initializer %s: not the source's values in float32" % k)
+    print("float32 export: %d initializers kept, %d widened" % (len(common), widened))
 
 
 def main():

@@ -716,10 +716,18 @@ bool cu_ort_check(const char *exported_in, const graft_graph *g, const graft_ten
     if (!mkdtemp(dir))
         return false;
     graft_error err = {0};
-    const graft_value *in = &g->values[g->inputs[0]];
+    /* the input as the export declares it (a float32 export of a float16
+     * model takes float32) */
+    graft_graph *eg = cu_import(exported, &err);
+    CU_CHECK(eg != NULL, "re-importing the export for ONNX Runtime: %s", err.msg);
+    if (!eg)
+        return false;
+    const graft_value *in = &eg->values[eg->inputs[0]];
+    graft_dtype in_dt = in->dtype ? in->dtype : GRAFT_FLOAT;
+    const char *in_name = cu_keep(cu_fmt("%s", in->name));
+    graft_graph_destroy(eg);
     const char *xin = cu_keep(cu_fmt("%s/input_0.pb", dir));
-    if (graft_onnx_write_tensor_file(xin, x, in->dtype ? in->dtype : GRAFT_FLOAT, in->name, &err) !=
-        GRAFT_OK) {
+    if (graft_onnx_write_tensor_file(xin, x, in_dt, in_name, &err) != GRAFT_OK) {
         CU_CHECK(0, "writing the ORT input: %s", err.msg);
         return false;
     }

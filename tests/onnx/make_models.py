@@ -201,7 +201,46 @@ def meta_model():
     save(m, "meta.onnx")
 
 
+def half_model():
+    """A mixed-precision graph: float16 input and weights (raw_data), bfloat16
+    weights (int32_data), a float16 Constant, a double weight, Casts to and
+    from float16, and float16/float32 outputs. half.x.bin holds one input
+    (float32 values exactly representable in float16) and half.y*.bin the
+    outputs computed here in float32 from the widened weights."""
+    x = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], np.float16)
+    w16 = np.array([[0.5, -0.25], [1.0, 2.0], [-1.5, 0.125]], np.float16)
+    c16 = np.array([0.25, -0.5], np.float16)
+    bits = bf16_bits(np.array([1.5, -2.0], np.float32))
+    wbf = (bits.astype(np.uint32) << 16).view(np.float32)
+    w64 = np.array([0.1, 3.0])
+    tb = TensorProto(name="w_bf16", data_type=TensorProto.BFLOAT16, dims=[2])
+    tb.int32_data.extend(bits.astype(np.int32).tolist())
+    inits = [numpy_helper.from_array(w16, "w_f16"), tb, numpy_helper.from_array(w64, "w_f64")]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w_f16"], ["mm"], name="mm"),
+        helper.make_node("Constant", [], ["c"], name="c",
+                         value=numpy_helper.from_array(c16, "c")),
+        helper.make_node("Add", ["mm", "c"], ["h16"], name="add"),
+        helper.make_node("Cast", ["h16"], ["h32"], name="to32", to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["w_bf16"], ["b32"], name="bf_to32", to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["h32", "b32"], ["m32"], name="mul"),
+        helper.make_node("Cast", ["w_f64"], ["d32"], name="d_to32", to=TensorProto.FLOAT),
+        helper.make_node("Add", ["m32", "d32"], ["y32"], name="add2"),
+        helper.make_node("Cast", ["y32"], ["y16"], name="to16", to=TensorProto.FLOAT16),
+    ]
+    g = helper.make_graph(
+        nodes, "half", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [2, 3])],
+        [helper.make_tensor_value_info("y32", TensorProto.FLOAT, [2, 2]),
+         helper.make_tensor_value_info("y16", TensorProto.FLOAT16, [2, 2])], initializer=inits)
+    save(model(g, opset=13, ir=7), "half.onnx")
+    y = ((x.astype(np.float32) @ w16.astype(np.float32)) + c16.astype(np.float32)) * wbf \
+        + w64.astype(np.float32)
+    x.astype("<f4").tofile(os.path.join(out, "half.x.bin"))
+    y.astype("<f4").tofile(os.path.join(out, "half.y.bin"))
+
+
 dtypes_model()
+half_model()
 cycle_model()
 unsorted_model()
 attrs_model()

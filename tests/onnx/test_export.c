@@ -620,6 +620,94 @@ static graft_graph *training_form_graph(bool read_running_mean)
     return g;
 }
 
+/* Runs g on one float32 input and returns output k (a copy). */
+static graft_tensor *run_one(const graft_graph *g, const graft_tensor *x, int k)
+{
+    graft_shape sh = {.rank = x->rank};
+    memcpy(sh.dims, x->dims, sizeof(int64_t) * (size_t)x->rank);
+    graft_plan *p = NULL;
+    graft_error err = {0};
+    graft_plan_options po = graft_plan_options_default();
+    if (graft_plan_create(g, &po, 1, &sh, &p, &err) || graft_plan_run(p, &x, &err))
+        fail_msg("running: %s", err.msg);
+    graft_tensor *y = NULL;
+    assert_int_equal(graft_tensor_clone(graft_plan_output(p, k), &y, &err), GRAFT_OK);
+    graft_plan_destroy(p);
+    return y;
+}
+
+/* The float32 export of a mixed-precision model (half.onnx: float16 input,
+ * raw float16 and int32_data bfloat16 weights, a float16 Constant, a double
+ * weight, Casts both ways): check_export.py float32 finds no narrow or double
+ * type left and every weight widened exactly; the export computes the values
+ * make_models.py computed with numpy; the default export keeps the stored
+ * types. */
+static void test_float32_export(void **state)
+{
+    (void)state;
+    const char *dir = ou_models();
+    if (!dir)
+        skip();
+    char *src = ou_join(dir, "half.onnx");
+    char *out = ou_join(tmp_root, "half32.onnx");
+    graft_graph *g = load_ok(src);
+    graft_onnx_export_options o = graft_onnx_export_options_default();
+    o.float32 = true;
+    graft_error err = {0};
+    if (graft_onnx_export_file(g, out, &o, &err))
+        fail_msg("float32 export: %s", err.msg);
+    const char *py = ou_python();
+    if (py)
+        assert_int_equal(ou_sh("'%s' '%s/tests/cases/check_export.py' float32 '%s' '%s'", py,
+                               ou_source(), out, src),
+                         0);
+    graft_graph *h = load_ok(out);
+    assert_int_equal(h->values[h->inputs[0]].dtype, GRAFT_FLOAT);
+    assert_int_equal(find(h, "w_f16")->source_dtype, GRAFT_FLOAT);
+    assert_int_equal(find(h, "w_bf16")->source_dtype, GRAFT_FLOAT);
+
+    size_t nx = 0, ny = 0;
+    char *xp = ou_join(dir, "half.x.bin"), *yp = ou_join(dir, "half.y.bin");
+    unsigned char *xb = ou_read(xp, &nx), *yb = ou_read(yp, &ny);
+    assert_int_equal(nx, 6 * sizeof(float));
+    assert_int_equal(ny, 4 * sizeof(float));
+    int64_t xd[2] = {2, 3};
+    graft_tensor *x = NULL;
+    assert_int_equal(graft_tensor_attach(GRAFT_FLOAT, 2, xd, xb, &x, &err), GRAFT_OK);
+    const float *want = (const float *)yb;
+    for (int k = 0; k < 2; k++) {
+        graft_tensor *a = run_one(h, x, k), *b = run_one(g, x, k);
+        for (int i = 0; i < 4; i++) {
+            /* y16: the source rounds to float16 in its last Cast, the
+             * float32 export's Cast keeps float32 */
+            float w16 = graft_fp16_to_f32(graft_f32_to_fp16(want[i]));
+            assert_float_equal(graft_tensor_f32(a)[i], want[i], 1e-6);
+            assert_float_equal(graft_tensor_f32(b)[i], k == 0 ? want[i] : w16, 1e-6);
+        }
+        graft_tensor_destroy(a);
+        graft_tensor_destroy(b);
+    }
+    graft_tensor_destroy(x);
+    graft_graph_destroy(h);
+
+    /* off: the stored types stay */
+    export_ok(g, out, 0);
+    h = load_ok(out);
+    assert_int_equal(h->values[h->inputs[0]].dtype, GRAFT_FLOAT16);
+    assert_int_equal(find(h, "w_f16")->source_dtype, GRAFT_FLOAT16);
+    assert_int_equal(find(h, "w_bf16")->source_dtype, GRAFT_BFLOAT16);
+    assert_int_equal(find(h, "w_f64")->source_dtype, GRAFT_DOUBLE);
+    graft_graph_destroy(h);
+    graft_graph_destroy(g);
+    free(xb);
+    free(yb);
+    free(xp);
+    free(yp);
+    unlink(out);
+    free(out);
+    free(src);
+}
+
 static void test_inference_form(void **state)
 {
     (void)state;
@@ -691,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_b02_trap),
         cmocka_unit_test(test_tensor_attr_and_names),
         cmocka_unit_test(test_inference_form),
+        cmocka_unit_test(test_float32_export),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

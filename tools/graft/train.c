@@ -27,6 +27,9 @@ static const char help[] =
     "  --out OUT.onnx        where the fine-tuned model goes (required)\n"
     "  --keep-batch          export the input's batch size as the backbone declares\n"
     "                        it (default: a symbolic batch dimension)\n"
+    "  --float32             export the whole model in float32 (default: float16 and\n"
+    "                        bfloat16 backbone weights are written as stored, with a\n"
+    "                        Cast to float32 before the new head)\n"
     "data\n"
     "  --data DIR            one subfolder of PNG/JPEG images per class, or\n"
     "  --idx-images F --idx-labels F   IDX files, gzipped or not\n"
@@ -69,7 +72,7 @@ typedef struct train_opts {
     const char *model, *cut, *out, *json;
     char model_buf[4096];
     cli_data_src data, eval;
-    bool default_data, quiet, baseline, keep_batch;
+    bool default_data, quiet, baseline, keep_batch, float32;
     int classes[GRAFT_MAX_CLASSES];
     int n_classes;
     int64_t per_class;
@@ -135,16 +138,15 @@ static int parse(int argc, char **argv, train_opts *o)
             return CLI_USAGE;
         if (pr > 0)
             continue;
-        if (strcmp(n, "--baseline") == 0 || strcmp(n, "--quiet") == 0 ||
-            strcmp(n, "--keep-batch") == 0) {
+        bool *flag = !strcmp(n, "--baseline")     ? &o->baseline
+                     : !strcmp(n, "--quiet")      ? &o->quiet
+                     : !strcmp(n, "--keep-batch") ? &o->keep_batch
+                     : !strcmp(n, "--float32")    ? &o->float32
+                                                  : NULL;
+        if (flag) {
             if (!cli_args_flag(&a))
                 return CLI_USAGE;
-            if (n[2] == 'b')
-                o->baseline = true;
-            else if (n[2] == 'q')
-                o->quiet = true;
-            else
-                o->keep_batch = true;
+            *flag = true;
             continue;
         }
         if (!(v = cli_args_value(&a)))
@@ -491,6 +493,7 @@ static json_object *settings_json(const train_opts *o, const char *cut_asked,
     json_object_object_add(j, "val_split", fnum(o->tc.val_split));
     json_object_object_add(j, "baseline", json_object_new_boolean(o->baseline));
     json_object_object_add(j, "keep_batch", json_object_new_boolean(o->keep_batch));
+    json_object_object_add(j, "float32", json_object_new_boolean(o->float32));
     return j;
 }
 
@@ -738,6 +741,7 @@ int cli_cmd_train(int argc, char **argv)
     /* The model goes out last, after everything that could fail. */
     graft_onnx_export_options eo = graft_onnx_export_options_default();
     eo.dynamic_batch = !o.keep_batch;
+    eo.float32 = o.float32;
     for (int32_t k = 0; eo.dynamic_batch && k < g->n_inputs; k++) {
         const graft_value *in = &g->values[g->inputs[k]];
         if (in->rank > 0 && in->dims[0] > 0)
