@@ -7,6 +7,9 @@
  * Global*:     the window is the whole spatial extent.
  * MaxPool's optional Indices are flat indices into X, row-major, or with
  * storage_order=1 column-major within each spatial plane.
+ * MaxPool also takes integers (ONNX allows int8/uint8, which graft computes
+ * as int64): an exact plain loop, since integer pooling never sits on a hot
+ * path worth a kernel of its own.
  */
 #include <math.h>
 #include <stdio.h>
@@ -40,13 +43,19 @@ static graft_status pool_parse(const graft_graph *g, const graft_node *n, void *
     return GRAFT_OK;
 }
 
+static bool is_max_pool(const graft_op_call *c)
+{
+    return !strcmp(c->node->op_type, "MaxPool");
+}
+
 static graft_status check_x(graft_op_call *c, int *nsp)
 {
     char b1[96];
     if (c->n_in < 1 || !c->in[0])
         return graft__op_fail(c, GRAFT_ERR_INVALID, "needs input X");
     const graft_tensor *x = c->in[0];
-    if (x->dtype != GRAFT_DTYPE_UNDEFINED && !graft_dtype_is_float(x->dtype))
+    bool int_ok = x->dtype == GRAFT_INT64 && is_max_pool(c);
+    if (x->dtype != GRAFT_DTYPE_UNDEFINED && !graft_dtype_is_float(x->dtype) && !int_ok)
         return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED, "X is %s; only floating types are supported",
                               graft_dtype_name(x->dtype));
     if (x->rank < 3)
@@ -114,7 +123,7 @@ static graft_status pool_infer(graft_op_call *c)
     for (int i = 0; i < c->n_out && i < 2; i++) {
         if (!c->out[i])
             continue;
-        c->out[i]->dtype = i == 0 ? GRAFT_FLOAT : GRAFT_INT64;
+        c->out[i]->dtype = i == 0 && c->in[0]->dtype != GRAFT_INT64 ? GRAFT_FLOAT : GRAFT_INT64;
         c->out[i]->rank = c->in[0]->rank;
         memcpy(c->out[i]->dims, dims, (size_t)c->in[0]->rank * sizeof dims[0]);
     }
@@ -130,6 +139,45 @@ static float *pool_work(graft_op_call *c, const graft__pool_geom *geo, int nt)
                                               : NULL;
 }
 
+/* Integer MaxPool, row-major indices; a window entirely in the padding
+ * (impossible with valid pads) yields INT64_MIN. */
+static void max_pool_int(const graft__pool_geom *g, const int64_t *x, int64_t *y, int64_t *idx)
+{
+    int64_t plane_in = g->in[0] * g->in[1] * g->in[2];
+    int64_t plane_out = g->out[0] * g->out[1] * g->out[2];
+    for (int64_t p = 0; p < g->planes; p++) {
+        const int64_t *xp = x + p * plane_in;
+        for (int64_t o = 0; o < plane_out; o++) {
+            int64_t oz = o / (g->out[1] * g->out[2]), oy = o / g->out[2] % g->out[1],
+                    ox = o % g->out[2];
+            int64_t best = INT64_MIN, at = -1;
+            for (int64_t kz = 0; kz < g->k[0]; kz++) {
+                int64_t iz = oz * g->stride[0] - g->pad[0] + kz * g->dil[0];
+                if (iz < 0 || iz >= g->in[0])
+                    continue;
+                for (int64_t ky = 0; ky < g->k[1]; ky++) {
+                    int64_t iy = oy * g->stride[1] - g->pad[1] + ky * g->dil[1];
+                    if (iy < 0 || iy >= g->in[1])
+                        continue;
+                    for (int64_t kx = 0; kx < g->k[2]; kx++) {
+                        int64_t ix = ox * g->stride[2] - g->pad[2] + kx * g->dil[2];
+                        if (ix < 0 || ix >= g->in[2])
+                            continue;
+                        int64_t i = (iz * g->in[1] + iy) * g->in[2] + ix;
+                        if (at < 0 || xp[i] > best) {
+                            best = xp[i];
+                            at = i;
+                        }
+                    }
+                }
+            }
+            y[p * plane_out + o] = best;
+            if (idx)
+                idx[p * plane_out + o] = at < 0 ? 0 : p * plane_in + at;
+        }
+    }
+}
+
 static graft_status max_pool_forward(graft_op_call *c)
 {
     graft__pool_geom geo;
@@ -139,8 +187,11 @@ static graft_status max_pool_forward(graft_op_call *c)
         return st;
     int64_t *idx = c->n_out > 1 && c->out[1] ? graft_tensor_i64(c->out[1]) : NULL;
     int nt = graft__threads(c->ctx);
-    graft__maxpool_forward(&geo, graft_tensor_f32(c->in[0]), graft_tensor_f32(c->out[0]), idx,
-                           pool_work(c, &geo, nt), nt);
+    if (c->in[0]->dtype == GRAFT_INT64)
+        max_pool_int(&geo, graft_tensor_i64(c->in[0]), graft_tensor_i64(c->out[0]), idx);
+    else
+        graft__maxpool_forward(&geo, graft_tensor_f32(c->in[0]), graft_tensor_f32(c->out[0]), idx,
+                               pool_work(c, &geo, nt), nt);
     const pool_params *p = c->params;
     if (idx && p->col_major_indices) {
         const int64_t *in = geo.in, plane = in[0] * in[1] * in[2];
@@ -158,7 +209,7 @@ static graft_status max_pool_backward(graft_op_call *c)
 {
     graft__pool_geom geo;
     int64_t dims[GRAFT_MAX_RANK];
-    if (!c->d_out[0] || !c->d_in[0])
+    if (!c->d_out[0] || !c->d_in[0] || c->in[0]->dtype == GRAFT_INT64)
         return GRAFT_OK;
     graft_status st = pool_geometry(c, &geo, dims);
     if (st != GRAFT_OK)
