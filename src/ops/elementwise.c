@@ -4,9 +4,22 @@
  *   Sub  y = a - b      da += sum_bcast(dy)          db -= sum_bcast(dy)
  *   Mul  y = a * b      da += sum_bcast(dy * b)      db += sum_bcast(dy * a)
  *   Div  y = a / b      da += sum_bcast(dy / b)      db -= sum_bcast(dy * a / b^2)
- *   Pow, Max, Min, Sum (variadic Max/Min/Sum fold left to right): forward only.
+ *   Sum  y = sum_k x_k   dx_k += sum_bcast(dy)      (variadic, folds left to right)
+ *   Mean y = Sum / K     dx_k += sum_bcast(dy) / K
+ *   Pow, Max, Min (variadic Max/Min): forward only.
  *   Sqrt dx += dy / (2y)   Exp dx += dy * y   Log dx += dy / x   Neg dx -= dy
  *   Abs  dx += dy * sign(x)   Reciprocal dx -= dy * y^2   Erf dx += dy * 2/sqrt(pi) e^(-x^2)
+ *   Sin  dx += dy cos x    Cos dx -= dy sin x    Tan dx += dy (1 + y^2)
+ *   Asin dx += dy / sqrt(1 - x^2)   Acos dx -= dy / sqrt(1 - x^2)   Atan dx += dy / (1 + x^2)
+ *   Sinh dx += dy cosh x   Cosh dx += dy sinh x
+ *   Asinh dx += dy / sqrt(x^2 + 1)  Acosh dx += dy / sqrt(x^2 - 1)  Atanh dx += dy / (1 - x^2)
+ *   Floor, Ceil, Round (half to even), Sign: piecewise constant, no gradient.
+ *
+ * Before opset 7 Add/Sub/Mul/Div/Pow broadcast only with broadcast=1, and an
+ * `axis` attribute places B's dims on A's starting there (B [3] on A [2,3,4]
+ * at axis 1 is B [3,1] numpy-style); without it B aligns to A's suffix, which
+ * is numpy broadcasting. parse records the axis, infer/forward/backward see B
+ * through a view padded with trailing 1s (same data, same layout).
  *
  * Integer (int64) arithmetic wraps like two's complement; integer division by
  * zero gives 0 rather than trapping, since a model file must not crash us.
@@ -175,17 +188,44 @@ static const bin_fn bin_f32[] = {add_f32, sub_f32, mul_f32, div_f32, pow_f32, ma
 static const bin_fn bin_i64[] = {add_i64, sub_i64, mul_i64, div_i64, pow_i64, max_i64, min_i64};
 
 typedef struct bin_params {
-    int kind;     /* enum bin_kind */
-    bool variadic; /* Max/Min/Sum: 1..N inputs */
+    int kind;      /* enum bin_kind */
+    bool variadic; /* Max/Min/Sum/Mean: 1..N inputs */
+    bool mean;     /* Mean: Sum, then / N */
+    bool legacy_axis; /* opset < 7, broadcast=1 with axis */
+    int64_t axis;
 } bin_params;
 
 static int kind_of(const graft_node *n)
 {
-    static const char *const names[] = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum"};
-    for (int i = 0; i < 8; i++)
+    static const char *const names[] = {"Add", "Sub", "Mul", "Div", "Pow",
+                                        "Max", "Min", "Sum", "Mean"};
+    for (int i = 0; i < 9; i++)
         if (strcmp(n->op_type, names[i]) == 0)
-            return i == 7 ? BIN_ADD : i;
+            return i >= 7 ? BIN_ADD : i;
     return -1;
+}
+
+/* B as legacy broadcasting sees it: rank of A, B's dims from `axis` on, 1s
+ * after. False when B does not fit inside A there. */
+static bool legacy_view(const bin_params *p, const graft_tensor *a, const graft_tensor *b,
+                        graft_tensor *view)
+{
+    *view = *b;
+    view->owned = false;
+    if (!p->legacy_axis)
+        return true;
+    int ra = a->rank, rb = b->rank, ax;
+    if (rb == 0)
+        return true;
+    if (!lu_axis(p->axis, ra, &ax) || rb > ra - ax)
+        return false;
+    for (int i = 0; i < rb; i++)
+        if (b->dims[i] != a->dims[ax + i] && b->dims[i] != 1)
+            return false;
+    view->rank = ra;
+    for (int i = 0; i < ra; i++)
+        view->dims[i] = i < ax || i >= ax + rb ? 1 : b->dims[i - ax];
+    return true;
 }
 
 static graft_status bin_parse(const graft_graph *g, const graft_node *n, void *params,
@@ -194,8 +234,11 @@ static graft_status bin_parse(const graft_graph *g, const graft_node *n, void *p
     (void)g;
     bin_params *p = params;
     p->kind = kind_of(n);
+    p->mean = !strcmp(n->op_type, "Mean");
     p->variadic = !strcmp(n->op_type, "Max") || !strcmp(n->op_type, "Min") ||
-                  !strcmp(n->op_type, "Sum");
+                  !strcmp(n->op_type, "Sum") || p->mean;
+    p->legacy_axis = false;
+    p->axis = 0;
     if (p->kind < 0)
         return lu_node_fail(err, n, GRAFT_ERR_INTERNAL, "not an elementwise op");
     if (p->variadic) {
@@ -207,11 +250,11 @@ static graft_status bin_parse(const graft_graph *g, const graft_node *n, void *p
                 return lu_node_fail(err, n, GRAFT_ERR_INVALID, "input %d is empty", i);
         return GRAFT_OK;
     }
-    if (n->opset > 0 && n->opset < 7 && graft_node_attr(n, "broadcast") &&
-        graft_node_attr_int(n, "broadcast", 0) && graft_node_attr(n, "axis"))
-        return lu_node_fail(err, n, GRAFT_ERR_UNSUPPORTED,
-                            "legacy broadcast with an axis attribute (opset %d) is not supported",
-                            n->opset);
+    if (n->opset > 0 && n->opset < 7 && graft_node_attr_int(n, "broadcast", 0) &&
+        graft_node_attr(n, "axis")) {
+        p->legacy_axis = true;
+        p->axis = graft_node_attr_int(n, "axis", 0);
+    }
     return lu_check_inputs(err, n, 2, 2);
 }
 
@@ -222,15 +265,24 @@ static graft_status bin_infer(graft_op_call *c)
     int64_t dims[GRAFT_MAX_RANK];
     const graft_tensor *a = c->in[0];
     graft_dtype dt = a->dtype;
-    if (dt != GRAFT_FLOAT && dt != GRAFT_INT64)
+    if ((dt != GRAFT_FLOAT && dt != GRAFT_INT64) || (p->mean && dt != GRAFT_FLOAT))
         return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED, "element type %s is not supported",
                               graft_dtype_name(dt));
     r = a->rank;
     memcpy(dims, a->dims, sizeof dims);
     for (int i = 1; i < c->n_in; i++) {
-        const graft_tensor *b = c->in[i];
-        if (!b)
+        graft_tensor bv;
+        const graft_tensor *b = &bv;
+        if (!c->in[i])
             return graft__op_fail(c, GRAFT_ERR_INVALID, "input %d is empty", i);
+        if (!legacy_view(p, a, c->in[i], &bv)) {
+            char s1[128], s2[128];
+            return graft__op_fail(c, GRAFT_ERR_SHAPE,
+                                  "legacy broadcast: B %s does not fit A %s at axis %lld",
+                                  graft_shape_format(c->in[i]->rank, c->in[i]->dims, s1, sizeof s1),
+                                  graft_shape_format(a->rank, a->dims, s2, sizeof s2),
+                                  (long long)p->axis);
+        }
         if (b->dtype != dt && !(p->kind == BIN_POW && (b->dtype == GRAFT_FLOAT ||
                                                        b->dtype == GRAFT_INT64)))
             return graft__op_fail(c, GRAFT_ERR_INVALID, "input types differ: %s and %s",
@@ -318,13 +370,57 @@ static graft_status bin_forward(graft_op_call *c)
                           (size_t)graft_tensor_nelem(y) * graft_dtype_size(y->dtype));
         return GRAFT_OK;
     }
+    graft_tensor bv;
+    legacy_view(p, c->in[0], c->in[1], &bv);
     if (p->kind == BIN_POW && c->in[1]->dtype != c->in[0]->dtype) {
-        pow_mixed(c->in[0], c->in[1], y);
+        pow_mixed(c->in[0], &bv, y);
         return GRAFT_OK;
     }
-    bin_run(c, tab[p->kind], c->in[0], c->in[1], y);
+    bin_run(c, tab[p->kind], c->in[0], &bv, y);
     for (int i = 2; i < c->n_in; i++)
         bin_run(c, tab[p->kind], y, c->in[i], y);
+    if (p->mean) {
+        float *v = y->data, s = 1.0f / (float)c->n_in;
+        int64_t n = graft_tensor_nelem(y);
+        for (int64_t i = 0; i < n; i++)
+            v[i] *= s;
+    }
+    return GRAFT_OK;
+}
+
+/* Sum / Mean: every input gets dy (times 1/N) summed over its broadcast dims. */
+static graft_status sum_backward(graft_op_call *c)
+{
+    const bin_params *p = c->params;
+    const graft_tensor *ty = c->out[0], *tdy = c->d_out[0];
+    if (ty->dtype != GRAFT_FLOAT)
+        return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED, "no gradient for integer input");
+    if (!tdy)
+        return GRAFT_OK;
+    const float *dy = tdy->data, s = p->mean ? 1.0f / (float)c->n_in : 1.0f;
+    for (int k = 0; k < c->n_in; k++) {
+        if (!c->d_in[k])
+            continue;
+        float *dx = c->d_in[k]->data;
+        bcast bp;
+        bcast_plan(&bp, ty->rank, ty->dims, c->in[k], c->in[k]);
+        int64_t inner = bp.dims[bp.rank - 1], rows = inner ? bp.n / inner : 0;
+        int64_t sa = bp.sa[bp.rank - 1];
+        for (int64_t row = 0; row < rows; row++) {
+            int64_t oa, ob;
+            bcast_row(&bp, row, &oa, &ob);
+            const float *g = dy + row * inner;
+            if (sa == 1) {
+                for (int64_t i = 0; i < inner; i++)
+                    dx[oa + i] += s * g[i];
+            } else {
+                float acc = 0.0f;
+                for (int64_t i = 0; i < inner; i++)
+                    acc += g[i];
+                dx[oa] += s * acc;
+            }
+        }
+    }
     return GRAFT_OK;
 }
 
@@ -333,9 +429,13 @@ static graft_status bin_forward(graft_op_call *c)
 static graft_status bin_backward(graft_op_call *c)
 {
     const bin_params *p = c->params;
-    const graft_tensor *ta = c->in[0], *tb = c->in[1], *tdy = c->d_out[0];
-    graft_tensor *tda = c->d_in[0], *tdb = c->n_in > 1 ? c->d_in[1] : NULL;
-    if (c->n_in != 2 || ta->dtype != GRAFT_FLOAT || tb->dtype != GRAFT_FLOAT)
+    if (c->n_in != 2)
+        return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED, "no gradient for this form");
+    graft_tensor bv;
+    legacy_view(p, c->in[0], c->in[1], &bv);
+    const graft_tensor *ta = c->in[0], *tb = &bv, *tdy = c->d_out[0];
+    graft_tensor *tda = c->d_in[0], *tdb = c->d_in[1];
+    if (ta->dtype != GRAFT_FLOAT || tb->dtype != GRAFT_FLOAT)
         return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED, "no gradient for this form");
     if (p->kind > BIN_DIV)
         return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED, "no gradient");
@@ -398,11 +498,27 @@ BIN_DEF(div, "Div", bin_backward)
 BIN_DEF(pow, "Pow", NULL)
 BIN_DEF(max, "Max", NULL)
 BIN_DEF(min, "Min", NULL)
-BIN_DEF(sum, "Sum", NULL)
+BIN_DEF(sum, "Sum", sum_backward)
+BIN_DEF(mean, "Mean", sum_backward)
 
 /* ---- unary --------------------------------------------------------------- */
 
-enum un_kind { UN_SQRT, UN_EXP, UN_LOG, UN_NEG, UN_ABS, UN_RECIPROCAL, UN_ERF };
+enum un_kind {
+    UN_SQRT, UN_EXP, UN_LOG, UN_NEG, UN_ABS, UN_RECIPROCAL, UN_ERF, UN_SIN, UN_COS, UN_TAN,
+    UN_ASIN, UN_ACOS, UN_ATAN, UN_SINH, UN_COSH, UN_ASINH, UN_ACOSH, UN_ATANH, UN_FLOOR,
+    UN_CEIL, UN_ROUND, UN_SIGN, UN_COUNT
+};
+
+static const char *const un_names[UN_COUNT] = {
+    "Sqrt", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Erf", "Sin", "Cos", "Tan", "Asin",
+    "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Floor", "Ceil", "Round", "Sign"};
+
+/* memory-bound kinds: no parallel region below LU_PAR_MIN elements */
+static bool un_cheap(int kind)
+{
+    return kind == UN_NEG || kind == UN_ABS || kind == UN_FLOOR || kind == UN_CEIL ||
+           kind == UN_ROUND || kind == UN_SIGN;
+}
 
 typedef struct un_params {
     int kind;
@@ -412,11 +528,10 @@ static graft_status un_parse(const graft_graph *g, const graft_node *n, void *pa
                              graft_error *err)
 {
     (void)g;
-    static const char *const names[] = {"Sqrt", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Erf"};
     un_params *p = params;
     p->kind = -1;
-    for (int i = 0; i < 7; i++)
-        if (!strcmp(n->op_type, names[i]))
+    for (int i = 0; i < UN_COUNT; i++)
+        if (!strcmp(n->op_type, un_names[i]))
             p->kind = i;
     if (p->kind < 0)
         return lu_node_fail(err, n, GRAFT_ERR_INTERNAL, "not a unary op");
@@ -427,7 +542,7 @@ static graft_status un_infer(graft_op_call *c)
 {
     const un_params *p = c->params;
     const graft_tensor *x = c->in[0];
-    bool int_ok = p->kind == UN_NEG || p->kind == UN_ABS;
+    bool int_ok = p->kind == UN_NEG || p->kind == UN_ABS || p->kind == UN_SIGN;
     if (x->dtype != GRAFT_FLOAT && !(int_ok && x->dtype == GRAFT_INT64))
         return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED, "element type %s is not supported",
                               graft_dtype_name(x->dtype));
@@ -444,7 +559,26 @@ static void un_f32(int kind, const float *x, float *y, int64_t n)
     case UN_NEG: for (int64_t i = 0; i < n; i++) y[i] = -x[i]; break;
     case UN_ABS: for (int64_t i = 0; i < n; i++) y[i] = fabsf(x[i]); break;
     case UN_RECIPROCAL: for (int64_t i = 0; i < n; i++) y[i] = 1.0f / x[i]; break;
-    default: for (int64_t i = 0; i < n; i++) y[i] = erff(x[i]); break;
+    case UN_ERF: for (int64_t i = 0; i < n; i++) y[i] = erff(x[i]); break;
+    case UN_SIN: for (int64_t i = 0; i < n; i++) y[i] = sinf(x[i]); break;
+    case UN_COS: for (int64_t i = 0; i < n; i++) y[i] = cosf(x[i]); break;
+    case UN_TAN: for (int64_t i = 0; i < n; i++) y[i] = tanf(x[i]); break;
+    case UN_ASIN: for (int64_t i = 0; i < n; i++) y[i] = asinf(x[i]); break;
+    case UN_ACOS: for (int64_t i = 0; i < n; i++) y[i] = acosf(x[i]); break;
+    case UN_ATAN: for (int64_t i = 0; i < n; i++) y[i] = atanf(x[i]); break;
+    case UN_SINH: for (int64_t i = 0; i < n; i++) y[i] = sinhf(x[i]); break;
+    case UN_COSH: for (int64_t i = 0; i < n; i++) y[i] = coshf(x[i]); break;
+    case UN_ASINH: for (int64_t i = 0; i < n; i++) y[i] = asinhf(x[i]); break;
+    case UN_ACOSH: for (int64_t i = 0; i < n; i++) y[i] = acoshf(x[i]); break;
+    case UN_ATANH: for (int64_t i = 0; i < n; i++) y[i] = atanhf(x[i]); break;
+    case UN_FLOOR: for (int64_t i = 0; i < n; i++) y[i] = floorf(x[i]); break;
+    case UN_CEIL: for (int64_t i = 0; i < n; i++) y[i] = ceilf(x[i]); break;
+    /* rintf under the default round-to-nearest mode: ties go to even */
+    case UN_ROUND: for (int64_t i = 0; i < n; i++) y[i] = rintf(x[i]); break;
+    default: /* SIGN; NaN stays NaN */
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] > 0.0f ? 1.0f : x[i] < 0.0f ? -1.0f : x[i] == 0.0f ? 0.0f : x[i];
+        break;
     }
 }
 
@@ -457,6 +591,11 @@ static graft_status un_forward(graft_op_call *c)
     if (tx->dtype == GRAFT_INT64) {
         const int64_t *x = tx->data;
         int64_t *y = ty->data;
+        if (p->kind == UN_SIGN) {
+            for (int64_t i = 0; i < n; i++)
+                y[i] = (x[i] > 0) - (x[i] < 0);
+            return GRAFT_OK;
+        }
         for (int64_t i = 0; i < n; i++) {
             uint64_t v = (uint64_t)x[i];
             y[i] = (int64_t)(p->kind == UN_NEG || x[i] < 0 ? 0 - v : v);
@@ -465,7 +604,7 @@ static graft_status un_forward(graft_op_call *c)
     }
     const float *x = tx->data;
     float *y = ty->data;
-    int nt = lu_threads(c, p->kind == UN_NEG || p->kind == UN_ABS ? n : n * 16);
+    int nt = lu_threads(c, un_cheap(p->kind) ? n : n * 16);
     if (nt == 1) {
         un_f32(p->kind, x, y, n);
         return GRAFT_OK;
@@ -498,26 +637,62 @@ static graft_status un_backward(graft_op_call *c)
             dx[i] += x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : 0.0f;
         break;
     case UN_RECIPROCAL: for (int64_t i = 0; i < n; i++) dx[i] -= dy[i] * y[i] * y[i]; break;
-    default:
+    case UN_ERF:
         for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * two_over_sqrt_pi * expf(-x[i] * x[i]);
         break;
+    case UN_SIN: for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * cosf(x[i]); break;
+    case UN_COS: for (int64_t i = 0; i < n; i++) dx[i] -= dy[i] * sinf(x[i]); break;
+    case UN_TAN: for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f + y[i] * y[i]); break;
+    case UN_ASIN:
+        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] / sqrtf(1.0f - x[i] * x[i]);
+        break;
+    case UN_ACOS:
+        for (int64_t i = 0; i < n; i++) dx[i] -= dy[i] / sqrtf(1.0f - x[i] * x[i]);
+        break;
+    case UN_ATAN: for (int64_t i = 0; i < n; i++) dx[i] += dy[i] / (1.0f + x[i] * x[i]); break;
+    case UN_SINH: for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * coshf(x[i]); break;
+    case UN_COSH: for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * sinhf(x[i]); break;
+    case UN_ASINH:
+        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] / sqrtf(x[i] * x[i] + 1.0f);
+        break;
+    case UN_ACOSH:
+        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] / sqrtf(x[i] * x[i] - 1.0f);
+        break;
+    case UN_ATANH: for (int64_t i = 0; i < n; i++) dx[i] += dy[i] / (1.0f - x[i] * x[i]); break;
+    default:
+        return graft__op_fail(c, GRAFT_ERR_INTERNAL, "no gradient");
     }
     return GRAFT_OK;
 }
 
-#define UN_DEF(ident, name)                                                                  \
+#define UN_DEF(ident, name, minv, bwd)                                                       \
     const graft_op_def graft__op_##ident = {                                                  \
-        .op_type = name, .domain = "", .min_opset = 1, .flags = 0,                           \
+        .op_type = name, .domain = "", .min_opset = minv, .flags = 0,                        \
         .params_size = sizeof(un_params), .parse = un_parse, .infer = un_infer,              \
-        .forward = un_forward, .backward = un_backward};
+        .forward = un_forward, .backward = bwd};
 
-UN_DEF(sqrt, "Sqrt")
-UN_DEF(exp, "Exp")
-UN_DEF(log, "Log")
-UN_DEF(neg, "Neg")
-UN_DEF(abs, "Abs")
-UN_DEF(reciprocal, "Reciprocal")
-UN_DEF(erf, "Erf")
+UN_DEF(sqrt, "Sqrt", 1, un_backward)
+UN_DEF(exp, "Exp", 1, un_backward)
+UN_DEF(log, "Log", 1, un_backward)
+UN_DEF(neg, "Neg", 1, un_backward)
+UN_DEF(abs, "Abs", 1, un_backward)
+UN_DEF(reciprocal, "Reciprocal", 1, un_backward)
+UN_DEF(erf, "Erf", 1, un_backward)
+UN_DEF(sin, "Sin", 7, un_backward)
+UN_DEF(cos, "Cos", 7, un_backward)
+UN_DEF(tan, "Tan", 7, un_backward)
+UN_DEF(asin, "Asin", 7, un_backward)
+UN_DEF(acos, "Acos", 7, un_backward)
+UN_DEF(atan, "Atan", 7, un_backward)
+UN_DEF(sinh, "Sinh", 9, un_backward)
+UN_DEF(cosh, "Cosh", 9, un_backward)
+UN_DEF(asinh, "Asinh", 9, un_backward)
+UN_DEF(acosh, "Acosh", 9, un_backward)
+UN_DEF(atanh, "Atanh", 9, un_backward)
+UN_DEF(floor, "Floor", 1, NULL)
+UN_DEF(ceil, "Ceil", 1, NULL)
+UN_DEF(round, "Round", 11, NULL)
+UN_DEF(sign, "Sign", 9, NULL)
 
 /* ---- shared helpers -------------------------------------------------------- */
 

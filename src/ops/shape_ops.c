@@ -1,11 +1,13 @@
 /* Ops that only rename, relabel or copy data: Reshape, Flatten, Squeeze,
- * Unsqueeze, Identity, Dropout, Shape, Constant, Cast.
+ * Unsqueeze, Identity, Dropout, Shape, Constant, Cast, CastLike.
  *
  *   Reshape/Flatten/Squeeze/Unsqueeze/Identity: y = x (new shape), dx += dy.
  *   Dropout: inference y = x, mask = all true. Training (ctx->training, on
  *     the trained part of the graph, never in a frozen backbone) draws
  *     m ~ Bernoulli(1 - ratio) and gives y = x m / (1 - ratio), dx += dy m / (1 - ratio).
- *   Shape, Constant, Cast: no gradient.
+ *   Shape, Constant, Cast, CastLike: no gradient. CastLike(x, like) is Cast to
+ *     like's declared element type (from the graph; its compute type when the
+ *     graph does not say), so a float16 `like` rounds as Cast to=FLOAT16 does.
  *
  * Where an output shape depends on input data (Reshape's shape, Squeeze and
  * Unsqueeze axes as inputs) infer reads it; the executor provides it at build
@@ -674,24 +676,37 @@ const graft_op_def graft__op_constant = {
 /* ---- Cast ---------------------------------------------------------------------- */
 
 typedef struct cast_params {
-    graft_dtype to; /* the ONNX target type; values are rounded/wrapped to it */
+    /* the ONNX target type; values are rounded/wrapped to it. CastLike whose
+     * `like` has no declared type: UNDEFINED, forward uses the compute type */
+    graft_dtype to;
     bool bf16_truncate;
 } cast_params;
 
 static graft_status cast_parse(const graft_graph *g, const graft_node *n, void *params,
                                graft_error *err)
 {
-    (void)g;
     cast_params *p = params;
+    bool like = !strcmp(n->op_type, "CastLike");
+    /* Cast-19 specifies round-to-nearest-even for bfloat16; before it the
+     * ONNX reference (and its backend test data) truncated the low bits */
+    p->bf16_truncate = n->opset > 0 && n->opset < 19;
+    if (like) {
+        graft_status st = lu_check_inputs(err, n, 2, 2);
+        if (st)
+            return st;
+        int32_t v = n->inputs[1];
+        p->to = g && v < g->n_values ? g->values[v].dtype : GRAFT_DTYPE_UNDEFINED;
+        if (p->to != GRAFT_DTYPE_UNDEFINED && lu_compute_dtype(p->to) == GRAFT_DTYPE_UNDEFINED)
+            return lu_node_fail(err, n, GRAFT_ERR_UNSUPPORTED, "cast to %s is not supported",
+                                graft_dtype_name(p->to));
+        return GRAFT_OK;
+    }
     const graft_attr *a = graft_node_attr(n, "to");
     if (!a)
         return lu_node_fail(err, n, GRAFT_ERR_INVALID, "the 'to' attribute is missing");
     if (a->type == GRAFT_ATTR_STRING) /* Cast-1 named the type */
         return lu_node_fail(err, n, GRAFT_ERR_UNSUPPORTED, "Cast-%d with a type name", n->opset);
     p->to = (graft_dtype)a->i;
-    /* Cast-19 specifies round-to-nearest-even for bfloat16; before it the
-     * ONNX reference (and its backend test data) truncated the low bits */
-    p->bf16_truncate = n->opset > 0 && n->opset < 19;
     if (lu_compute_dtype(p->to) == GRAFT_DTYPE_UNDEFINED)
         return lu_node_fail(err, n, GRAFT_ERR_UNSUPPORTED, "cast to %s is not supported",
                             graft_dtype_name(p->to));
@@ -705,7 +720,14 @@ static graft_status cast_infer(graft_op_call *c)
     if (!lu_is_compute_dtype(x->dtype))
         return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED, "cast from %s is not supported",
                               graft_dtype_name(x->dtype));
-    lu_set_shape(c->out[0], lu_compute_dtype(p->to), x->rank, x->dims);
+    graft_dtype to = p->to;
+    if (to == GRAFT_DTYPE_UNDEFINED) { /* CastLike, like's type known only here */
+        if (!lu_is_compute_dtype(c->in[1]->dtype))
+            return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED, "cast to %s is not supported",
+                                  graft_dtype_name(c->in[1]->dtype));
+        to = c->in[1]->dtype;
+    }
+    lu_set_shape(c->out[0], lu_compute_dtype(to), x->rank, x->dims);
     return GRAFT_OK;
 }
 
@@ -755,9 +777,12 @@ static float round_float(const cast_params *p, float f)
 
 static graft_status cast_forward(graft_op_call *c)
 {
-    const cast_params *p = c->params;
     const graft_tensor *tx = c->in[0];
     graft_tensor *ty = c->out[0];
+    cast_params q = *(const cast_params *)c->params;
+    const cast_params *p = &q;
+    if (q.to == GRAFT_DTYPE_UNDEFINED)
+        q.to = ty->dtype;
     int64_t n = graft_tensor_nelem(tx);
     graft_dtype from = tx->dtype, to = ty->dtype;
     if (from == to && (lu_is_bool(to) || p->to == GRAFT_INT64 || p->to == GRAFT_FLOAT ||
@@ -791,5 +816,10 @@ static graft_status cast_forward(graft_op_call *c)
 
 const graft_op_def graft__op_cast = {
     .op_type = "Cast", .domain = "", .min_opset = 1, .flags = 0,
+    .params_size = sizeof(cast_params), .parse = cast_parse, .infer = cast_infer,
+    .forward = cast_forward, .backward = NULL};
+
+const graft_op_def graft__op_cast_like = {
+    .op_type = "CastLike", .domain = "", .min_opset = 15, .flags = 0,
     .params_size = sizeof(cast_params), .parse = cast_parse, .infer = cast_infer,
     .forward = cast_forward, .backward = NULL};
