@@ -59,6 +59,14 @@ typedef struct graft_plan_options {
      * GRAFT_ERR_UNSUPPORTED, for callers that want ONNX's exact semantics or
      * nothing (a conformance run). */
     bool refuse_training_form;
+    /* Run nodes stored in training form as ONNX defines them instead:
+     * BatchNormalization normalises with the batch's own statistics and
+     * outputs the updated running statistics. A Dropout in training form is
+     * still refused unless its ratio is a constant 0 (its output is random).
+     * For callers comparing against ONNX's semantics (a conformance run);
+     * forward only: refused together with `training`. Takes precedence over
+     * refuse_training_form. */
+    bool stored_training_form;
 } graft_plan_options;
 
 graft_plan_options graft_plan_options_default(void);

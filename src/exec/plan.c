@@ -228,6 +228,21 @@ static graft_status select_nodes(const graft_graph *g, const int32_t *fetches, i
     return GRAFT_OK;
 }
 
+/* Dropout-12+'s ratio may be 0: not omitted (0.5), and a known scalar 0 or
+ * a value known only at run time (the op checks it then). */
+static bool dropout_ratio_may_be_zero(const graft_graph *g, const graft_node *n)
+{
+    if (n->n_inputs < 2 || n->inputs[1] < 0)
+        return false;
+    const graft_value *r = &g->values[n->inputs[1]];
+    if (!r->data)
+        return r->kind != GRAFT_VALUE_INITIALIZER;
+    return graft_tensor_nelem(r->data) == 1 &&
+           (r->data->dtype == GRAFT_FLOAT ? graft_tensor_f32(r->data)[0] == 0.0f
+                                          : r->data->dtype == GRAFT_INT64 &&
+                                                graft_tensor_i64(r->data)[0] == 0);
+}
+
 static bool node_runnable(const graft_node *n)
 {
     if (n->op < 0 || n->op >= GRAFT_OP_COUNT)
@@ -889,6 +904,12 @@ graft_status graft_plan_create(const graft_graph *g, const graft_plan_options *o
     }
     p->ctx.n_threads = opt->n_threads > 0 ? opt->n_threads : 2;
     p->ctx.training = opt->training;
+    p->ctx.stored_training_form = opt->stored_training_form;
+    if (opt->training && opt->stored_training_form) {
+        st = graft_error_set(err, GRAFT_ERR_ARG, "stored_training_form runs forward only; it "
+                             "cannot be combined with a training plan");
+        goto fail;
+    }
     uint64_t seed = opt->seed;
     p->ctx.rng[0] = splitmix64(&seed);
     p->ctx.rng[1] = splitmix64(&seed);
@@ -916,7 +937,20 @@ graft_status graft_plan_create(const graft_graph *g, const graft_plan_options *o
                              n_bad == 1 ? "op" : "ops", ops);
         goto fail;
     }
-    for (int32_t i = 0; opt && opt->refuse_training_form && i < g->n_nodes; i++) {
+    for (int32_t i = 0; opt && opt->stored_training_form && i < g->n_nodes; i++) {
+        const graft_node *n = &g->nodes[i];
+        if (need[i] && graft_node_training_form(g, n) && n->op_type[0] == 'D' &&
+            !dropout_ratio_may_be_zero(g, n)) {
+            st = graft_error_set(err, GRAFT_ERR_UNSUPPORTED,
+                                 "%s: Dropout '%s' is stored in training form with a ratio "
+                                 "other than a constant 0: its output is random; graft runs "
+                                 "such a Dropout only in inference form",
+                                 file_of(g) ? file_of(g) : "model", n->name);
+            goto fail;
+        }
+    }
+    for (int32_t i = 0; opt && opt->refuse_training_form && !opt->stored_training_form &&
+                        i < g->n_nodes; i++) {
         const graft_node *n = &g->nodes[i];
         if (need[i] && graft_node_training_form(g, n)) {
             st = graft_error_set(err, GRAFT_ERR_UNSUPPORTED,

@@ -8,6 +8,12 @@
  * training_mode=1 (opset 14+) is run in inference form: a frozen backbone
  * must keep its stored statistics, never batch statistics. Extra outputs
  * (running or saved statistics) receive the stored ones.
+ * Only when the plan asks for the stored semantics (stored_training_form, a
+ * conformance run) does training_mode=1 normalise with the batch's own
+ * statistics, as ONNX defines it:
+ *   m_b = mean over N and spatial axes, v_b = the same population variance,
+ *   Y = (X - m_b) / sqrt(v_b + eps) · scale + B,
+ *   running_mean = mean · momentum + m_b · (1 - momentum), likewise var.
  */
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +24,8 @@
 
 typedef struct bn_params {
     float epsilon;
+    float momentum;
+    bool training_mode;
 } bn_params;
 
 static graft_status bn_parse(const graft_graph *g, const graft_node *n, void *params,
@@ -26,6 +34,8 @@ static graft_status bn_parse(const graft_graph *g, const graft_node *n, void *pa
     (void)g, (void)err;
     bn_params *p = params;
     p->epsilon = graft_node_attr_float(n, "epsilon", 1e-5f);
+    p->momentum = graft_node_attr_float(n, "momentum", 0.9f);
+    p->training_mode = n->opset >= 14 && graft_node_attr_int(n, "training_mode", 0) != 0;
     return GRAFT_OK;
 }
 
@@ -103,10 +113,35 @@ static graft_status bn_forward(graft_op_call *c)
     const float *x = graft_tensor_f32(c->in[0]), *scale = graft_tensor_f32(c->in[1]);
     const float *bias = graft_tensor_f32(c->in[2]), *mean = graft_tensor_f32(c->in[3]);
     const float *var = graft_tensor_f32(c->in[4]);
-    float *ab = c->ctx->scratch(c->ctx, (size_t)(2 * np) * sizeof(float));
+    const bool batch_stats = p->training_mode && c->ctx->stored_training_form;
+    if (batch_stats && np != ch)
+        return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED,
+                              "training_mode=1 with per-activation parameters");
+    float *ab = c->ctx->scratch(c->ctx, (size_t)(4 * np) * sizeof(float));
     if (!ab)
         return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
     float *a = ab, *b = ab + np;
+    if (batch_stats) {
+        /* two passes in double: the batch statistics replace mean and var */
+        float *bm = ab + 2 * np, *bv = ab + 3 * np;
+        int64_t count = planes / (ch > 0 ? ch : 1) * hw;
+        for (int64_t ci = 0; ci < ch; ci++) {
+            double sum = 0, sq = 0;
+            for (int64_t pl = ci; pl < planes; pl += ch)
+                for (int64_t i = 0; i < hw; i++)
+                    sum += x[pl * hw + i];
+            double m = count ? sum / (double)count : 0;
+            for (int64_t pl = ci; pl < planes; pl += ch)
+                for (int64_t i = 0; i < hw; i++) {
+                    double d = x[pl * hw + i] - m;
+                    sq += d * d;
+                }
+            bm[ci] = (float)m;
+            bv[ci] = (float)(count ? sq / (double)count : 0);
+        }
+        mean = bm;
+        var = bv;
+    }
     for (int64_t i = 0; i < np; i++) {
         a[i] = scale[i] / sqrtf(var[i] + p->epsilon);
         b[i] = bias[i] - mean[i] * a[i];
@@ -130,6 +165,18 @@ static graft_status bn_forward(graft_op_call *c)
                     yp[i] = xp[i] * av + bv;
             }
         }
+    }
+    if (batch_stats) {
+        const float *m0 = graft_tensor_f32(c->in[3]), *v0 = graft_tensor_f32(c->in[4]);
+        for (int i = 1; i < c->n_out && i < 3; i++) {
+            if (!c->out[i])
+                continue;
+            float *d = graft_tensor_f32(c->out[i]);
+            const float *old = i == 1 ? m0 : v0, *cur = i == 1 ? mean : var;
+            for (int64_t j = 0; j < np; j++)
+                d[j] = old[j] * p->momentum + cur[j] * (1.0f - p->momentum);
+        }
+        return GRAFT_OK;
     }
     /* Old opsets' mean/var/saved_mean/saved_var and opset 14+'s running
      * statistics: the stored statistics, unchanged. */

@@ -24,6 +24,9 @@
 typedef struct graft_exec_ctx {
     int n_threads;
     bool training;      /* Dropout active; forward keeps what backward needs in *state */
+    /* graft_plan_options.stored_training_form: BatchNormalization with
+     * training_mode=1 uses batch statistics (forward only) */
+    bool stored_training_form;
     uint64_t rng[2];    /* xoroshiro128+ state for stochastic ops; advanced by them */
     /* Workspace for the current call: at least nbytes, 64-byte aligned, valid
      * until the op returns; NULL on OOM. Reused across calls, never free it. */

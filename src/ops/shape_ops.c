@@ -463,6 +463,16 @@ static graft_status dropout_forward(graft_op_call *c)
         ratio = (float)lu_get_f64(c->in[1], 0);
     if (!(ratio >= 0.0f && ratio < 1.0f) && !(ratio == 1.0f))
         return graft__op_fail(c, GRAFT_ERR_INVALID, "ratio %g is outside [0, 1]", (double)ratio);
+    /* ONNX's semantics asked for (stored_training_form): with training_mode
+     * true at run time the output is random unless the ratio is 0, and no
+     * reference could be met; the plan already refused the cases it could
+     * see when it was built */
+    if (c->ctx && c->ctx->stored_training_form && ratio != 0.0f && c->n_in > 2 && c->in[2] &&
+        c->in[2]->data && lu_get_f64(c->in[2], 0) != 0)
+        return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED,
+                              "training_mode is true with ratio %g: the output is random; graft "
+                              "runs such a Dropout only in inference form",
+                              (double)ratio);
     if (!dropout_active(c) || ratio == 0.0f) {
         if (c->state && *c->state) {
             graft_tensor_destroy(*c->state);

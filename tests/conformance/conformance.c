@@ -21,7 +21,9 @@
  *   crash        a signal, a hang, or a child that exited without a result
  *                (e.g. a sanitizer report).
  * Prints one line per case that does not pass, a table of counts (with the
- * ops behind the unsupported cases) and the line
+ * ops behind the unsupported cases), the same counts over the cases whose
+ * every node is an op graft lists as supported (graft inspect --ops), with
+ * the reasons of those that do not pass, and the line
  *   conformance <suite>: N cases: P pass, F fail, U unsupported, I invalid, C crash
  * Exit status: 0 no fail and no crash, 1 otherwise, 2 bad command line, 77
  * the data folder is absent (CTest: skipped).
@@ -62,6 +64,7 @@ typedef struct case_result {
     int status;
     char detail[DETAIL_MAX];
     char key[KEY_MAX]; /* unsupported: the ops (or element type/attribute) behind it, ", "-separated */
+    bool claimed;      /* imported, and every node is an op graft lists */
 } case_result;
 
 typedef struct options {
@@ -363,7 +366,7 @@ static void probe_plan(const graft_graph *g, int bad, case_result *r)
             shapes[i].dims[d] = v->dims[d] > 0 ? v->dims[d] : 1;
     }
     graft_plan_options po = graft_plan_options_default();
-    po.refuse_training_form = true; /* ONNX's semantics or a clean refusal */
+    po.stored_training_form = true; /* ONNX's semantics or a clean refusal */
     graft_status st = graft_plan_create(g, &po, n, shapes, &plan, &err);
     graft_plan_destroy(plan);
     if (st == GRAFT_ERR_UNSUPPORTED) {
@@ -444,7 +447,7 @@ static void run_dataset(const options *o, const char *case_dir, const graft_grap
         if (!graft_dtype_is_float(g->values[g->inputs[i]].dtype))
             known[i] = feeds[i];
     graft_plan_options po = graft_plan_options_default();
-    po.refuse_training_form = true; /* ONNX's semantics or a clean refusal */
+    po.stored_training_form = true; /* ONNX's semantics or a clean refusal */
     po.feed_values = known;
     st = graft_plan_create(exec_g, &po, n_in, shapes, &plan, &err);
     if (st == GRAFT_ERR_UNSUPPORTED) {
@@ -554,6 +557,8 @@ static void run_case(const options *o, const char *case_dir, case_result *r)
         set_err(r, &err, st, "import");
         goto done;
     }
+    char none[8];
+    r->claimed = graft_graph_unsupported_ops(g, NULL, 0, none, sizeof none) == 0;
     const graft_graph *exec_g = g;
     if (o->optimize) {
         int n_rewrites = 0;
@@ -775,9 +780,9 @@ int main(int argc, char **argv)
         }
         fprintf(tsv, "case\tstatus\tdetail\n");
     }
-    int counts[ST_COUNT] = {0}, n_run = 0;
-    key_count *keys = NULL;
-    int n_keys = 0, cap_keys = 0;
+    int counts[ST_COUNT] = {0}, n_run = 0, claimed[ST_COUNT] = {0}, n_claimed = 0;
+    key_count *keys = NULL, *ckeys = NULL;
+    int n_keys = 0, cap_keys = 0, n_ckeys = 0, cap_ckeys = 0;
     for (int i = 0; i < n_cases; i++) {
         char case_dir[4096], model[4200];
         sfmt(case_dir, sizeof case_dir, "%s/%s", o.dir, cases[i]);
@@ -790,6 +795,21 @@ int main(int argc, char **argv)
         counts[r.status]++;
         if (r.status == ST_UNSUPPORTED)
             count_keys(&keys, &n_keys, &cap_keys, r.key);
+        if (r.claimed) {
+            n_claimed++;
+            claimed[r.status]++;
+            if (r.status != ST_PASS) {
+                /* the reason: the unsupported key (already "(...)"), else the status */
+                char why[KEY_MAX];
+                if (r.status == ST_UNSUPPORTED && r.key[0] == '(')
+                    sfmt(why, sizeof why, "(unsupported: %s", r.key + 1);
+                else if (r.status == ST_INVALID)
+                    sfmt(why, sizeof why, "(invalid: the test data contradicts the model)");
+                else
+                    sfmt(why, sizeof why, "(%s: %s)", status_names[r.status], cases[i]);
+                count_keys(&ckeys, &n_ckeys, &cap_ckeys, why);
+            }
+        }
         if (r.status != ST_PASS || o.verbose)
             printf("%-11s %s: %s\n", status_names[r.status], cases[i],
                    r.status == ST_PASS ? "ok" : r.detail);
@@ -808,12 +828,22 @@ int main(int argc, char **argv)
         for (int k = 0; k < n_keys; k++)
             printf("  %-36s %5d\n", keys[k].name, keys[k].n);
     }
+    printf("\nclaimed ops (every node an op graft lists): %d cases: %d pass, %d fail, "
+           "%d unsupported, %d invalid, %d crash\n",
+           n_claimed, claimed[ST_PASS], claimed[ST_FAIL], claimed[ST_UNSUPPORTED],
+           claimed[ST_INVALID], claimed[ST_CRASH]);
+    if (n_ckeys) {
+        qsort(ckeys, (size_t)n_ckeys, sizeof *ckeys, cmp_count);
+        for (int k = 0; k < n_ckeys; k++)
+            printf("  %-70s %5d\n", ckeys[k].name, ckeys[k].n);
+    }
     if (o.tsv)
         printf("\nper-case table: %s\n", o.tsv);
     printf("conformance %s: %d cases: %d pass, %d fail, %d unsupported, %d invalid, %d crash\n",
            o.suite, n_run, counts[ST_PASS], counts[ST_FAIL], counts[ST_UNSUPPORTED],
            counts[ST_INVALID], counts[ST_CRASH]);
     free(keys);
+    free(ckeys);
     free_list(cases, n_cases);
     return counts[ST_FAIL] || counts[ST_CRASH] ? 1 : 0;
 }

@@ -381,6 +381,80 @@ static void test_refuse_training_form(void **state)
     }
 }
 
+/* stored_training_form, by hand: BatchNormalization-15 with training_mode=1
+ * on X = [1, 3] (N=2, C=1), scale 2, B 1, stored mean 0, var 1, eps 0,
+ * momentum 0.9: the batch mean is 2 and its population variance 1, so
+ * Y = (X - 2) / 1 * 2 + 1 = [-1, 3], running_mean = 0*0.9 + 2*0.1 = 0.2,
+ * running_var = 1*0.9 + 1*0.1 = 1. By default the stored statistics are
+ * used: Y = X * 2 + 1 = [3, 7]. A Dropout in training form with a constant
+ * ratio is refused (random output); a training plan cannot ask for it. */
+static void test_stored_training_form(void **state)
+{
+    (void)state;
+    graft_graph *g = new_graph();
+    g->opsets[0].version = 15;
+    int64_t xd[2] = {2, 1}, cd[1] = {1};
+    const float two = 2, one = 1, zero = 0;
+    int32_t in[5] = {add_input(g, "x", GRAFT_FLOAT, 2, xd),
+                     add_init(g, "scale", GRAFT_FLOAT, 1, cd, &two),
+                     add_init(g, "b", GRAFT_FLOAT, 1, cd, &one),
+                     add_init(g, "mean", GRAFT_FLOAT, 1, cd, &zero),
+                     add_init(g, "var", GRAFT_FLOAT, 1, cd, &one)};
+    int32_t out[3] = {add_val(g, "y"), add_val(g, "rm"), add_val(g, "rv")};
+    int32_t bn = graft_graph_add_node(g, "BatchNormalization", "", "bn", 5, in, 3, out, NULL);
+    assert_true(bn >= 0);
+    graft_error err = {0};
+    assert_int_equal(graft_node_set_int(g, bn, "training_mode", 1, &err), GRAFT_OK);
+    assert_int_equal(graft_node_set_float(g, bn, "epsilon", 0.0f, &err), GRAFT_OK);
+    for (int k = 0; k < 3; k++)
+        mark_output(g, out[k]);
+    const float xv[2] = {1, 3};
+    graft_tensor *x = make_f32(2, xd, xv);
+    graft_shape s = {2, {2, 1}};
+    for (int stored = 0; stored <= 1; stored++) {
+        graft_plan_options o = graft_plan_options_default();
+        o.stored_training_form = stored;
+        graft_plan *p = NULL;
+        assert_int_equal(graft_plan_create(g, &o, 1, &s, &p, &err), GRAFT_OK);
+        const graft_tensor *ins[1] = {x};
+        assert_int_equal(graft_plan_run(p, ins, &err), GRAFT_OK);
+        const float *y = graft_tensor_f32(graft_plan_output(p, 0));
+        assert_float_equal(y[0], stored ? -1.0f : 3.0f, 1e-6);
+        assert_float_equal(y[1], stored ? 3.0f : 7.0f, 1e-6);
+        assert_float_equal(graft_tensor_f32(graft_plan_output(p, 1))[0], stored ? 0.2f : 0.0f,
+                           1e-6);
+        assert_float_equal(graft_tensor_f32(graft_plan_output(p, 2))[0], 1.0f, 1e-6);
+        graft_plan_destroy(p);
+    }
+    graft_plan_options o = graft_plan_options_default();
+    o.stored_training_form = true;
+    o.training = true;
+    graft_plan *p = NULL;
+    assert_int_equal(graft_plan_create(g, &o, 1, &s, &p, &err), GRAFT_ERR_ARG);
+    graft_tensor_destroy(x);
+    graft_graph_destroy(g);
+
+    /* Dropout-13, training_mode constant true, ratio constant 0.5 / 0 */
+    for (int zero_ratio = 0; zero_ratio <= 1; zero_ratio++) {
+        g = dropout_graph(1);
+        const float r = zero_ratio ? 0.0f : 0.5f;
+        g->nodes[0].inputs[1] = add_init(g, "ratio", GRAFT_FLOAT, 0, cd, &r);
+        graft_shape s4 = {1, {4}};
+        o = graft_plan_options_default();
+        o.stored_training_form = true;
+        p = NULL;
+        graft_status st = graft_plan_create(g, &o, 1, &s4, &p, &err);
+        if (zero_ratio) {
+            assert_int_equal(st, GRAFT_OK);
+        } else {
+            assert_int_equal(st, GRAFT_ERR_UNSUPPORTED);
+            assert_non_null(strstr(err.msg, "random"));
+        }
+        graft_plan_destroy(p);
+        graft_graph_destroy(g);
+    }
+}
+
 /* A model declared with batch 1 runs with batch 3; other fixed dims are checked. */
 static void test_batch_override_and_shape_check(void **state)
 {
@@ -946,6 +1020,7 @@ int main(void)
         cmocka_unit_test(test_liveness_diamond),
         cmocka_unit_test(test_unsupported_ops_listed),
         cmocka_unit_test(test_refuse_training_form),
+        cmocka_unit_test(test_stored_training_form),
         cmocka_unit_test(test_batch_override_and_shape_check),
         cmocka_unit_test(test_activation_feed_runs_head),
         cmocka_unit_test(test_unsorted_nodes_and_fp16_feed),
