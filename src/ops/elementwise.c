@@ -6,7 +6,9 @@
  *   Div  y = a / b      da += sum_bcast(dy / b)      db -= sum_bcast(dy * a / b^2)
  *   Sum  y = sum_k x_k   dx_k += sum_bcast(dy)      (variadic, folds left to right)
  *   Mean y = Sum / K     dx_k += sum_bcast(dy) / K
- *   Pow, Max, Min (variadic Max/Min): forward only.
+ *   Pow          da += dy b a^(b-1), db += dy a^b ln a (a > 0; 0 elsewhere,
+ *                where ln a is undefined or the limit is 0)
+ *   Max, Min (variadic): forward only.
  *   Sqrt dx += dy / (2y)   Exp dx += dy * y   Log dx += dy / x   Neg dx -= dy
  *   Abs  dx += dy * sign(x)   Reciprocal dx -= dy * y^2   Erf dx += dy * 2/sqrt(pi) e^(-x^2)
  *   Sin  dx += dy cos x    Cos dx -= dy sin x    Tan dx += dy (1 + y^2)
@@ -426,6 +428,14 @@ static graft_status sum_backward(graft_op_call *c)
 
 /* Accumulates one operand's gradient; `other` is the other operand (NULL when
  * unused). which: 0 = a, 1 = b. */
+static inline void pow_grad(float a, float b, float g, float *da, float *db)
+{
+    if (da)
+        *da += g * b * (b == 1.0f ? 1.0f : powf(a, b - 1.0f));
+    if (db && a > 0.0f)
+        *db += g * powf(a, b) * logf(a);
+}
+
 static graft_status bin_backward(graft_op_call *c)
 {
     const bin_params *p = c->params;
@@ -437,7 +447,7 @@ static graft_status bin_backward(graft_op_call *c)
     graft_tensor *tda = c->d_in[0], *tdb = c->d_in[1];
     if (ta->dtype != GRAFT_FLOAT || tb->dtype != GRAFT_FLOAT)
         return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED, "no gradient for this form");
-    if (p->kind > BIN_DIV)
+    if (p->kind > BIN_POW)
         return graft__op_fail(c, GRAFT_ERR_UNSUPPORTED, "no gradient");
     if (!tdy || (!tda && !tdb))
         return GRAFT_OK;
@@ -458,6 +468,7 @@ static graft_status bin_backward(graft_op_call *c)
             case BIN_ADD: if (da) da[i] += g; if (db) db[i] += g; break;
             case BIN_SUB: if (da) da[i] += g; if (db) db[i] -= g; break;
             case BIN_MUL: if (da) da[i] += g * b[i]; if (db) db[i] += g * a[i]; break;
+            case BIN_POW: pow_grad(a[i], b[i], g, da ? da + i : NULL, db ? db + i : NULL); break;
             default: if (da) da[i] += g / b[i]; if (db) db[i] -= g * a[i] / (b[i] * b[i]); break;
             }
         }
@@ -475,6 +486,7 @@ static graft_status bin_backward(graft_op_call *c)
             case BIN_ADD: if (da) da[ia] += g[i]; if (db) db[ib] += g[i]; break;
             case BIN_SUB: if (da) da[ia] += g[i]; if (db) db[ib] -= g[i]; break;
             case BIN_MUL: if (da) da[ia] += g[i] * b[ib]; if (db) db[ib] += g[i] * a[ia]; break;
+            case BIN_POW: pow_grad(a[ia], b[ib], g[i], da ? da + ia : NULL, db ? db + ib : NULL); break;
             default:
                 if (da) da[ia] += g[i] / b[ib];
                 if (db) db[ib] -= g[i] * a[ia] / (b[ib] * b[ib]);
@@ -495,7 +507,7 @@ BIN_DEF(add, "Add", bin_backward)
 BIN_DEF(sub, "Sub", bin_backward)
 BIN_DEF(mul, "Mul", bin_backward)
 BIN_DEF(div, "Div", bin_backward)
-BIN_DEF(pow, "Pow", NULL)
+BIN_DEF(pow, "Pow", bin_backward)
 BIN_DEF(max, "Max", NULL)
 BIN_DEF(min, "Min", NULL)
 BIN_DEF(sum, "Sum", sum_backward)

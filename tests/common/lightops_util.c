@@ -189,6 +189,17 @@ static double weighted_sum(const graft_tensor *y, const graft_tensor *r)
     return s;
 }
 
+graft_status lt_backward(lt_call *c, graft_tensor **d_out, graft_tensor **d_in)
+{
+    if (!c->def->backward)
+        return GRAFT_ERR_UNSUPPORTED;
+    graft_op_call oc;
+    call_view(c, &oc, c->in);
+    oc.d_out = d_out;
+    oc.d_in = d_in;
+    return c->def->backward(&oc);
+}
+
 double lt_gradcheck(graft_graph *g, int32_t node, int n_in, graft_tensor **in, unsigned which,
                     double eps, double tol, bool training)
 {

@@ -46,6 +46,9 @@ graft_status lt_forward(lt_call *c);
 /* Full parse+infer+forward. */
 graft_status lt_run(lt_call *c, graft_graph *g, int32_t node, int n_in, graft_tensor **in);
 void lt_call_fini(lt_call *c);
+/* The op's backward after lt_run: d_out[i] per output (NULL: zero), d_in[i]
+ * accumulated into (NULL: not wanted). */
+graft_status lt_backward(lt_call *c, graft_tensor **d_out, graft_tensor **d_in);
 
 /* Central finite differences of L = sum(r .* y0) against backward, for each
  * float input whose bit is set in `which`. Returns the max error scaled by

@@ -206,15 +206,48 @@ static void grad_binary(const char *op, int ra, const int64_t *da, int rb, const
 static void test_binary_gradients(void **state)
 {
     (void)state;
-    static const char *ops[] = {"Add", "Sub", "Mul", "Div"};
+    static const char *ops[] = {"Add", "Sub", "Mul", "Div", "Pow"};
     int64_t nchw[4] = {2, 3, 2, 2}, c11[3] = {3, 1, 1}, nc11[4] = {2, 3, 1, 1}, w[1] = {2};
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         grad_binary(ops[i], 4, nchw, 4, nchw);
         grad_binary(ops[i], 4, nchw, 3, c11);
         grad_binary(ops[i], 4, nc11, 4, nchw);
         grad_binary(ops[i], 4, nchw, 1, w);
         grad_binary(ops[i], 0, NULL, 4, nchw);
     }
+}
+
+/* Pow by hand: a = 2, b = 3: y = 8, dy/da = b a^(b-1) = 12, dy/db = a^b ln a
+ * = 8 ln 2; with dy = 0.5 the accumulated gradients are half that, on top of
+ * what d_in held (1). A base of 0 gives the exponent no gradient (ln 0). */
+static void test_pow_gradient_by_hand(void **state)
+{
+    (void)state;
+    const float av[2] = {2.0f, 0.0f}, bv[2] = {3.0f, 2.0f};
+    int64_t d[1] = {2};
+    graft_graph *g = lt_graph(13);
+    int32_t n = lt_node(g, "Pow", 2, 0, 1);
+    graft_tensor *a = lt_tensor_f32(1, d, av), *b = lt_tensor_f32(1, d, bv);
+    graft_tensor *in[2] = {a, b};
+    lt_call c;
+    assert_int_equal(lt_run(&c, g, n, 2, in), GRAFT_OK);
+    assert_float_equal(graft_tensor_f32(c.out[0])[0], 8.0f, 1e-6);
+    const float ones[2] = {1, 1}, half[2] = {0.5f, 0.5f};
+    graft_tensor *dy = lt_tensor_f32(1, d, half);
+    graft_tensor *ga = lt_tensor_f32(1, d, ones), *gb = lt_tensor_f32(1, d, ones);
+    graft_tensor *d_out[1] = {dy}, *d_in[2] = {ga, gb};
+    assert_int_equal(lt_backward(&c, d_out, d_in), GRAFT_OK);
+    assert_float_equal(graft_tensor_f32(ga)[0], 1.0f + 6.0f, 1e-5);
+    assert_float_equal(graft_tensor_f32(gb)[0], 1.0f + 4.0f * logf(2.0f), 1e-5);
+    assert_float_equal(graft_tensor_f32(ga)[1], 1.0f, 1e-6); /* 0.5 * 2 * 0^1 */
+    assert_float_equal(graft_tensor_f32(gb)[1], 1.0f, 1e-6);
+    lt_call_fini(&c);
+    graft_tensor_destroy(dy);
+    graft_tensor_destroy(ga);
+    graft_tensor_destroy(gb);
+    graft_tensor_destroy(a);
+    graft_tensor_destroy(b);
+    graft_graph_destroy(g);
 }
 
 static void test_unary_gradients(void **state)
@@ -541,7 +574,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_broadcast_forward), cmocka_unit_test(test_variadic),
         cmocka_unit_test(test_int64_shape_arith), cmocka_unit_test(test_bad_inputs),
-        cmocka_unit_test(test_binary_gradients),  cmocka_unit_test(test_unary_gradients),
+        cmocka_unit_test(test_binary_gradients),
+        cmocka_unit_test(test_pow_gradient_by_hand),  cmocka_unit_test(test_unary_gradients),
         cmocka_unit_test(test_unary_forward),     cmocka_unit_test(test_trig_values),
         cmocka_unit_test(test_trig_gradients),    cmocka_unit_test(test_rounding_sign),
         cmocka_unit_test(test_mean),              cmocka_unit_test(test_legacy_broadcast),
