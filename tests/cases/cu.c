@@ -780,3 +780,98 @@ int cu_finish(const char *name)
     printf("%s: all checks passed\n", name);
     return 0;
 }
+
+bool cu_max_diff(const graft_tensor *a, const graft_tensor *ref, double *d, double *mref)
+{
+    *d = 0;
+    *mref = 0;
+    if (a->rank != ref->rank || memcmp(a->dims, ref->dims, sizeof(int64_t) * (size_t)a->rank))
+        return false;
+    const float *x = graft_tensor_f32(a), *r = graft_tensor_f32(ref);
+    for (int64_t i = 0; i < graft_tensor_nelem(ref); i++) {
+        if (isnan(x[i]) || isnan(r[i]))
+            return false;
+        *d = fmax(*d, fabs((double)x[i] - r[i]));
+        *mref = fmax(*mref, fabs(r[i]));
+    }
+    return true;
+}
+
+static void lap_at(void (*lap)(const char *), const char *what)
+{
+    if (lap)
+        lap(what);
+}
+
+bool cu_finetune_export(graft_graph *g, const char *src_in, const char *cut, graft_tensor *x,
+                        const int64_t *labels, int n_classes, int steps, int64_t want_width,
+                        const cu_tol *tol, void (*lap)(const char *what))
+{
+    char src[4096];
+    snprintf(src, sizeof src, "%s", src_in);
+    graft_error err = {0};
+    graft_head_info hi;
+    if (cu_reheat(g, cut, n_classes, 1, &hi, &err) != GRAFT_OK) {
+        CU_CHECK(0, "re-heading: %s", err.msg);
+        return false;
+    }
+    printf("  head on %lld features\n", (long long)hi.n_features);
+    CU_CHECK(want_width <= 0 || hi.n_features == want_width, "cut is %lld wide, documented %lld",
+             (long long)hi.n_features, (long long)want_width);
+    /* random weights give features of any scale: a step size of 1/max|f|^2
+     * keeps plain SGD on the dense head stable whatever the scale */
+    graft_tensor *feat = cu_forward(g, 1, &x, hi.head_input, false, &err);
+    CU_CHECK(feat != NULL, "the head's input: %s", err.msg);
+    double f2 = 0;
+    for (int64_t b = 0; feat && b < feat->dims[0]; b++) {
+        double s = 0;
+        int64_t w = graft_tensor_nelem(feat) / feat->dims[0];
+        for (int64_t i = 0; i < w; i++)
+            s += (double)graft_tensor_f32(feat)[b * w + i] * graft_tensor_f32(feat)[b * w + i];
+        f2 = fmax(f2, s);
+    }
+    graft_tensor_destroy(feat);
+    float lr = (float)(1.0 / (1.0 + f2));
+    int64_t n = x->dims[0];
+    double loss0 = cu_train(g, &hi, x, labels, n, (int)n, 1, 0.0f, &err); /* lr 0: the start */
+    double loss = isnan(loss0) ? NAN : cu_train(g, &hi, x, labels, n, (int)n, steps, lr, &err);
+    CU_CHECK(!isnan(loss), "training: %s", err.msg);
+    if (isnan(loss))
+        return false;
+    printf("  %d SGD steps, lr %.3g (1/(1+max|f|^2)): loss %.4f -> %.4f\n", steps, lr, loss0, loss);
+    CU_CHECK(loss < loss0, "the loss did not go down (%.6f -> %.6f)", loss0, loss);
+    lap_at(lap, "re-head + train");
+
+    const char *out = cu_keep(cu_fmt("%s/ft.onnx", cu_work()));
+    graft_onnx_export_options eo = graft_onnx_export_options_default();
+    if (graft_onnx_export_file(g, out, &eo, &err) != GRAFT_OK) {
+        CU_CHECK(0, "export after training: %s", err.msg);
+        return false;
+    }
+    lap_at(lap, "export");
+    CU_CHECK(cu_py("checker '%s'", out) == 0, "python check failed: checker '%s'", out);
+    CU_CHECK(cu_py("backbone_same '%s' '%s' 4", out, src) == 0,
+             "python check failed: backbone_same '%s' '%s' 4", out, src);
+    CU_CHECK(cu_py("no_dead_inits '%s' '%s'", out, src) == 0,
+             "python check failed: no_dead_inits '%s' '%s'", out, src);
+    lap_at(lap, "python checks of the export");
+    graft_graph *h = cu_import(out, &err);
+    CU_CHECK(h != NULL, "re-import of the export: %s", err.msg);
+    if (h) {
+        graft_tensor *a = cu_forward(g, 1, &x, -1, false, &err);
+        graft_tensor *b = cu_forward(h, 1, &x, -1, false, &err);
+        double d = 0, m = 0;
+        CU_CHECK(a && b, "running the fine-tuned model: %s", err.msg);
+        if (a && b) {
+            CU_CHECK(cu_max_diff(b, a, &d, &m) && d <= 1e-6,
+                     "the export runs %.3g away from the in-memory model", d);
+        }
+        graft_tensor_destroy(a);
+        graft_tensor_destroy(b);
+        graft_graph_destroy(h);
+    }
+    lap_at(lap, "re-import + run");
+    cu_ort_check(out, g, x, tol);
+    lap_at(lap, "ONNX Runtime");
+    return true;
+}

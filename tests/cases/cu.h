@@ -111,4 +111,22 @@ int cu_py(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Exit code for the case: 0, 1 (failures) */
 int cu_finish(const char *name);
 
+/* max|a-b| and max|ref| over two float tensors of one shape; false on a shape
+ * mismatch or a NaN. */
+bool cu_max_diff(const graft_tensor *a, const graft_tensor *ref, double *d, double *mref);
+
+/* The families' fine-tuning steps, shared with the tfstyle suite: a new
+ * n_classes head at cut (NULL: the automatic cut; want_width > 0: it must
+ * read that many features), `steps` SGD steps on the whole of x (labels per
+ * row) with step size 1/(1 + max|features|^2), stable at any feature scale,
+ * and the loss must go down; then export, onnx.checker full_check, backbone
+ * initializers bit-identical to src_model, no dead initializers (the
+ * export is <cu_work()>/ft.onnx); the
+ * re-imported export runs like the in-memory model (1e-6) and ONNX Runtime
+ * like graft (tol). lap (may be NULL) is called after each stage. Failures
+ * are recorded; returns false when a stage could not run at all. */
+bool cu_finetune_export(graft_graph *g, const char *src_model, const char *cut, graft_tensor *x,
+                        const int64_t *labels, int n_classes, int steps, int64_t want_width,
+                        const cu_tol *tol, void (*lap)(const char *what));
+
 #endif

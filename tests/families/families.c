@@ -20,6 +20,7 @@
  *      to the source, no dead initializers; re-imported it runs like the
  *      in-memory model (1e-6); ONNX Runtime (when onnxruntime-node is under
  *      $GRAFT_ORT_DIR) runs it like graft within 1e-4 * max|graft|.
+ *   (4 and 5 are cu_finetune_export, tests/cases/cu.c, shared with tests/tfstyle.)
  *
  * The exports are made by the families/<family>-export fixture (both opsets)
  * into $GRAFT_FAMILIES_DIR and kept across runs; a folder still missing is
@@ -35,8 +36,6 @@
 
 #include "cu.h"
 #include "lightops_util.h"
-
-#define PY(...) CU_CHECK(cu_py(__VA_ARGS__) == 0, "python check failed: " __VA_ARGS__)
 
 typedef struct {
     const char *name;
@@ -77,24 +76,6 @@ static void lap(const char *what)
     double t = now();
     printf("  [%.1f s] %s\n", t - t_last, what);
     t_last = t;
-}
-
-/* max|a-b| and max|ref| over two float tensors of one shape; false on a shape
- * mismatch or NaN */
-static bool max_diff(const graft_tensor *a, const graft_tensor *ref, double *d, double *mref)
-{
-    *d = 0;
-    *mref = 0;
-    if (a->rank != ref->rank || memcmp(a->dims, ref->dims, sizeof(int64_t) * (size_t)a->rank))
-        return false;
-    const float *x = graft_tensor_f32(a), *r = graft_tensor_f32(ref);
-    for (int64_t i = 0; i < graft_tensor_nelem(ref); i++) {
-        if (isnan(x[i]) || isnan(r[i]))
-            return false;
-        *d = fmax(*d, fabs((double)x[i] - r[i]));
-        *mref = fmax(*mref, fabs(r[i]));
-    }
-    return true;
 }
 
 /* the export folder, made here when the fixture did not; NULL: skip (77) */
@@ -169,7 +150,7 @@ static void run_family(const family *f, int opset, const char *dir)
         graft_tensor *ref = lt_read_pb(cu_fmt("%s/output_0.pb", set));
         CU_CHECK(ref != NULL, "cannot read %s/output_0.pb", set);
         double d = 0, mref = 0;
-        if (ref && max_diff(graft_plan_output(p, 0), ref, &d, &mref)) {
+        if (ref && cu_max_diff(graft_plan_output(p, 0), ref, &d, &mref)) {
             printf("  parity with PyTorch: max|diff| %.3g, max|ref| %.4g, ratio %.3g (limit 1e-4)\n",
                    d, mref, d / fmax(mref, 1e-30));
             CU_CHECK(d <= 1e-4 * mref, "graft differs from PyTorch: max|diff| %.3g > 1e-4 * %.4g",
@@ -198,71 +179,13 @@ static void run_family(const family *f, int opset, const char *dir)
     const char *want = opset < 14 && f->cut13 ? f->cut13 : f->cut;
     CU_CHECK(!strcmp(cut, want), "automatic cut at '%s', documented '%s'", cut, want);
 
-    /* 4. new head, a few SGD steps */
-    graft_head_info hi;
-    if (cu_reheat(g, NULL, 3, 1, &hi, &err) != GRAFT_OK) {
-        CU_CHECK(0, "re-heading: %s", err.msg);
-        graft_tensor_destroy(x);
-        graft_graph_destroy(g);
-        return;
-    }
-    printf("  head on %lld features\n", (long long)hi.n_features);
-    CU_CHECK(hi.n_features == f->width, "cut is %lld wide, documented %lld",
-             (long long)hi.n_features, (long long)f->width);
-    /* random weights give features of any scale: a step size of 1/max|f|^2
-     * keeps plain SGD on the dense head stable whatever the scale */
-    graft_tensor *feat = cu_forward(g, 1, &x, hi.head_input, false, &err);
-    CU_CHECK(feat != NULL, "the head's input: %s", err.msg);
-    double f2 = 0;
-    for (int64_t b = 0; feat && b < feat->dims[0]; b++) {
-        double s = 0;
-        int64_t w = graft_tensor_nelem(feat) / feat->dims[0];
-        for (int64_t i = 0; i < w; i++)
-            s += (double)graft_tensor_f32(feat)[b * w + i] * graft_tensor_f32(feat)[b * w + i];
-        f2 = fmax(f2, s);
-    }
-    graft_tensor_destroy(feat);
-    float lr = (float)(1.0 / (1.0 + f2));
-    int64_t lab[2] = {0, 2};
-    double loss0 = cu_train(g, &hi, x, lab, 2, 2, 1, 0.0f, &err); /* lr 0: the starting loss */
-    double loss = isnan(loss0) ? NAN : cu_train(g, &hi, x, lab, 2, 2, 4, lr, &err);
-    CU_CHECK(!isnan(loss), "training: %s", err.msg);
-    if (!isnan(loss)) {
-        printf("  4 SGD steps, lr %.3g (1/(1+max|f|^2)): loss %.4f -> %.4f\n", lr, loss0, loss);
-        CU_CHECK(loss < loss0, "the loss did not go down (%.6f -> %.6f)", loss0, loss);
-    }
-    lap("re-head + train");
-
-    /* 5. export, checks, ONNX Runtime */
-    const char *out = cu_keep(cu_fmt("%s/ft.onnx", cu_work()));
-    graft_onnx_export_options eo = graft_onnx_export_options_default();
-    if (!isnan(loss) && graft_onnx_export_file(g, out, &eo, &err) != GRAFT_OK) {
-        CU_CHECK(0, "export after training: %s", err.msg);
-    } else if (!isnan(loss)) {
-        lap("export");
-        PY("checker '%s'", out);
-        PY("backbone_same '%s' '%s' 4", out, src);
-        PY("no_dead_inits '%s' '%s'", out, src);
-        lap("python checks of the export");
-        graft_graph *h = cu_import(out, &err);
-        CU_CHECK(h != NULL, "re-import of the export: %s", err.msg);
-        if (h) {
-            graft_tensor *a = cu_forward(g, 1, &x, -1, false, &err);
-            graft_tensor *b = cu_forward(h, 1, &x, -1, false, &err);
-            double d = 0, m = 0;
-            CU_CHECK(a && b, "running the fine-tuned model: %s", err.msg);
-            if (a && b) {
-                CU_CHECK(max_diff(b, a, &d, &m) && d <= 1e-6,
-                         "the export runs %.3g away from the in-memory model", d);
-            }
-            graft_tensor_destroy(a);
-            graft_tensor_destroy(b);
-            graft_graph_destroy(h);
-        }
-        lap("re-import + run");
-        cu_ort_check(out, g, x, &tol);
-        lap("ONNX Runtime");
-    }
+    /* 4-5. a new 3-class head, 4 SGD steps, export, checks, ONNX Runtime */
+    int64_t *lab = malloc(sizeof(int64_t) * (size_t)x->dims[0]);
+    for (int64_t i = 0; lab && i < x->dims[0]; i++)
+        lab[i] = i % 2 * 2; /* {0, 2} on the batch of 2 */
+    if (lab)
+        cu_finetune_export(g, src, NULL, x, lab, 3, 4, f->width, &tol, lap);
+    free(lab);
     graft_tensor_destroy(x);
     graft_graph_destroy(g);
 }
