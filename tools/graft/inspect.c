@@ -250,7 +250,11 @@ static int print_ops(void)
            "default-domain opsets %d to %d; an op runs from the first opset listed. Ops not\n"
            "listed are kept verbatim on export but cannot be run; `graft inspect MODEL`\n"
            "marks them. \"backward\": the op has a gradient, so it may sit on the trained\n"
-           "part of a graph (the new head).\n\n",
+           "part of a graph (the new head).\n\n"
+           "Element types: float32 compute (float16, bfloat16 and double are widened),\n"
+           "integers as int64, bool; no strings. Nodes stored in training form\n"
+           "(BatchNormalization training_mode=1, Dropout with a training_mode input) run in\n"
+           "inference form, as a frozen backbone needs.\n\n",
            GRAFT_VERSION_STRING, GRAFT_ONNX_OPSET_MIN, GRAFT_ONNX_OPSET_MAX);
     printf("| op | domain | opsets | backward |\n|---|---|---|---|\n");
     for (int i = 0; i < n; i++) {
