@@ -109,6 +109,7 @@ typedef struct graft__runner {
         graft_plan *plan;
     } plans[4];
     int n_plans;
+    graft_tensor *pixels; /* a uint8 input's images as whole 0..255 values (owned) */
 } graft__runner;
 
 graft_status graft__runner_init(graft__runner *r, const graft_graph *g, int32_t input,

@@ -4,6 +4,7 @@
  * penalties, and the optimizer update. Plans are built per batch size and
  * kept, since the last batch of an epoch is usually smaller. Also the
  * forward-only runner used for the frozen backbone and for evaluation. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,11 +25,13 @@ graft_status graft__input_shape(const graft_graph *g, int32_t input, const graft
     }
     char have_s[96], want_s[96];
     /* float16/bfloat16/double inputs take the float32 images too: graft
-     * computes every floating type in float32 */
-    if (v->dtype != GRAFT_DTYPE_UNDEFINED && !graft_dtype_is_float(v->dtype))
+     * computes every floating type in float32; a uint8 input (TensorFlow's
+     * image models) takes them rounded to whole 0..255 values */
+    if (v->dtype != GRAFT_DTYPE_UNDEFINED && !graft_dtype_is_float(v->dtype) &&
+        v->dtype != GRAFT_UINT8)
         return graft_error_set(err, GRAFT_ERR_UNSUPPORTED,
-                               "model input '%s' is %s, not a floating type: it cannot take "
-                               "images", v->name, graft_dtype_name(v->dtype));
+                               "model input '%s' is %s, not a floating type or uint8: it cannot "
+                               "take images", v->name, graft_dtype_name(v->dtype));
     if (v->rank == 4 || v->rank < 0) {
         for (int i = 1; i < 4 && v->rank == 4; i++) {
             if (v->dims[i] > 0 && v->dims[i] != want[i]) {
@@ -98,6 +101,7 @@ graft_status graft__runner_init(graft__runner *r, const graft_graph *g, int32_t 
 void graft__runner_fini(graft__runner *r)
 {
     runner_drop_plans(r);
+    graft_tensor_destroy(r->pixels);
     graft_graph_destroy(r->clone);
     memset(r, 0, sizeof *r);
 }
@@ -158,6 +162,20 @@ graft_status graft__runner_run(graft__runner *r, const graft_tensor *x, const gr
     graft_status st = runner_plan(r, x, &p, err);
     if (st)
         return st;
+    if (r->g->values[r->input].dtype == GRAFT_UINT8 && x->dtype == GRAFT_FLOAT) {
+        /* nearest whole pixel value, clamped: what a uint8 image holds */
+        if (!r->pixels && (st = graft_tensor_create(GRAFT_INT64, x->rank, x->dims, &r->pixels, err)))
+            return st;
+        if ((st = graft_tensor_reshape(r->pixels, GRAFT_INT64, x->rank, x->dims, err)))
+            return st;
+        const float *src = graft_tensor_f32(x);
+        int64_t *dst = graft_tensor_i64(r->pixels), n = graft_tensor_nelem(x);
+        for (int64_t i = 0; i < n; i++) {
+            float v = src[i] != src[i] ? 0.0f : src[i] < 0 ? 0.0f : src[i] > 255 ? 255.0f : src[i];
+            dst[i] = (int64_t)lrintf(v);
+        }
+        x = r->pixels;
+    }
     if ((st = graft_plan_run(p, &x, err)))
         return st;
     *y = graft_plan_output(p, 0);

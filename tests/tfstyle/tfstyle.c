@@ -304,6 +304,34 @@ static void run_model(const tf_model *m, const char *dir)
         graft_tensor_destroy(x);
     }
     graft_graph_destroy(g);
+
+    /* 7. the user's path on a uint8-input model: `graft train` feeds the
+     * images as whole 0..255 values (the model rescales them itself), and
+     * the export keeps the uint8 input */
+    const char *cli = getenv("GRAFT_CLI");
+    if (!strncmp(m->name, "uint8", 5) && cli && *cli &&
+        cu_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
+        printf("-- graft train (CLI) on the uint8-input model\n");
+        const char *ft = cu_keep(cu_fmt("%s/cli_ft.onnx", cu_work()));
+        const char *log = cu_keep(cu_fmt("%s/cli_train.txt", cu_work()));
+        int rc = cu_run_capture(cu_fmt("'%s' train --model '%s' --classes 0,1,2 --per-class 10 "
+                                       "--epochs 2 --quiet --out '%s'",
+                                       cli, src, ft),
+                                log);
+        CU_CHECK(rc == 0, "graft train on the uint8 model: exit status %d (log %s)", rc, log);
+        if (rc != 0) {
+            cu_sh("tail -3 '%s'", log);
+        } else {
+            cu_sh("grep -E 'test accuracy' '%s'", log);
+            CU_CHECK(cu_py("checker '%s'", ft) == 0, "python check failed: checker '%s'", ft);
+            CU_CHECK(cu_py("backbone_same '%s' '%s' 4", ft, src) == 0,
+                     "python check failed: backbone_same '%s' '%s' 4", ft, src);
+            graft_graph *h = cu_import(ft, &err);
+            CU_CHECK(h && h->values[h->inputs[0]].dtype == GRAFT_UINT8,
+                     "the export's input is not uint8");
+            graft_graph_destroy(h);
+        }
+    }
 }
 
 int main(int argc, char **argv)

@@ -615,6 +615,8 @@ graft_preprocess cli_pp_guess(const graft_graph *g)
     if (g->n_inputs < 1)
         return pp;
     const graft_value *v = &g->values[g->inputs[0]];
+    if (v->dtype == GRAFT_UINT8)
+        pp.scale = 1.0f; /* uint8 images: the model rescales 0..255 itself */
     if (v->rank != 4)
         return pp;
     if (v->dims[1] == 1 || v->dims[1] == 3) {
