@@ -20,6 +20,8 @@
  *      to the source, no dead initializers; re-imported it runs like the
  *      in-memory model (1e-6); ONNX Runtime (when onnxruntime-node is under
  *      $GRAFT_ORT_DIR) runs it like graft within 1e-4 * max|graft|.
+ *   6. VGG16 and AlexNet: 4-5 again at the pooled conv features, cut by name
+ *      (--cut), the 4-D map pooled to its channels by the head.
  *   (4 and 5 are cu_finetune_export, tests/cases/cu.c, shared with tests/tfstyle.)
  *
  * The exports are made by the families/<family>-export fixture (both opsets)
@@ -43,23 +45,29 @@ typedef struct {
     const char *cut;   /* the automatic cut: torch's name of the classifier's input */
     int64_t width;     /* its width (channels of a 4-D map, pooled by the head) */
     const char *cut13; /* the cut at opset 13 where it differs (NULL: cut) */
+    /* VGG16, AlexNet: the pooled conv features instead of fc7, by name (the
+     * CLI's --cut); NULL: none */
+    const char *conv_cut;
+    int64_t conv_width;
 } family;
 
 static const family families[] = {
-    {"vgg16", 224, "/classifier/classifier.4/Relu_output_0", 4096, NULL},
-    {"resnet18", 64, "/Flatten_output_0", 512, NULL},
-    {"resnet50", 64, "/Flatten_output_0", 2048, NULL},
-    {"inception_v3", 75, "/Flatten_output_0", 2048, NULL},
-    {"googlenet", 64, "/Flatten_output_0", 1024, NULL},
-    {"densenet121", 64, "/Flatten_output_0", 1024, NULL},
-    {"mobilenet_v2", 64, "/Flatten_output_0", 1280, NULL},
+    {"vgg16", 224, "/classifier/classifier.4/Relu_output_0", 4096, NULL,
+     "/features/features.30/MaxPool_output_0", 512},
+    {"resnet18", 64, "/Flatten_output_0", 512, NULL, NULL, 0},
+    {"resnet50", 64, "/Flatten_output_0", 2048, NULL, NULL, 0},
+    {"inception_v3", 75, "/Flatten_output_0", 2048, NULL, NULL, 0},
+    {"googlenet", 64, "/Flatten_output_0", 1024, NULL, NULL, 0},
+    {"densenet121", 64, "/Flatten_output_0", 1024, NULL, NULL, 0},
+    {"mobilenet_v2", 64, "/Flatten_output_0", 1280, NULL, NULL, 0},
     /* HardSwish is an op from opset 14: at 13 the exporter writes x * HardSigmoid(x) */
     {"mobilenet_v3_small", 64, "/classifier/classifier.1/HardSwish_output_0", 1024,
-     "/classifier/classifier.1/Mul_output_0"},
-    {"squeezenet1_1", 64, "/features/features.12/Concat_output_0", 512, NULL},
-    {"shufflenet_v2_x1_0", 64, "/ReduceMean_output_0", 1024, NULL},
-    {"efficientnet_b0", 64, "/Flatten_output_0", 1280, NULL},
-    {"alexnet", 224, "/classifier/classifier.5/Relu_output_0", 4096, NULL},
+     "/classifier/classifier.1/Mul_output_0", NULL, 0},
+    {"squeezenet1_1", 64, "/features/features.12/Concat_output_0", 512, NULL, NULL, 0},
+    {"shufflenet_v2_x1_0", 64, "/ReduceMean_output_0", 1024, NULL, NULL, 0},
+    {"efficientnet_b0", 64, "/Flatten_output_0", 1280, NULL, NULL, 0},
+    {"alexnet", 224, "/classifier/classifier.5/Relu_output_0", 4096, NULL,
+     "/features/features.12/MaxPool_output_0", 256},
 };
 
 static double now(void)
@@ -185,6 +193,16 @@ static void run_family(const family *f, int opset, const char *dir)
         lab[i] = i % 2 * 2; /* {0, 2} on the batch of 2 */
     if (lab)
         cu_finetune_export(g, src, NULL, x, lab, 3, 4, f->width, &tol, lap);
+
+    /* 6. the conv features by name, pooled by the head (512 for VGG16) */
+    if (lab && f->conv_cut) {
+        printf("-- named cut at the conv features '%s'\n", f->conv_cut);
+        graft_graph *h = cu_import(src, &err);
+        CU_CHECK(h != NULL, "re-import: %s", err.msg);
+        if (h)
+            cu_finetune_export(h, src, f->conv_cut, x, lab, 3, 4, f->conv_width, &tol, lap);
+        graft_graph_destroy(h);
+    }
     free(lab);
     graft_tensor_destroy(x);
     graft_graph_destroy(g);
