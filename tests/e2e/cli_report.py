@@ -2,7 +2,8 @@
 classes than the data (an "other" column, no crash), of a model traced at
 batch 1 (runs at that batch), of a model without graft metadata on a folder
 (a note); train --json - (stdout is the JSON: settings and per-epoch
-history), no best epoch without validation, --per-class notes, timing."""
+history), no best epoch without validation, --per-class notes, timing; eval
+on IDX files holding only the model's classes (5 and 6, labels unchanged)."""
 import json
 import os
 import re
@@ -120,4 +121,33 @@ code, out, err = graft("train", "--model", BACKBONE, "--data", folder, "--per-cl
                        "--epochs", "1", "--val-split", "0", "--quiet", "--out", ft2)
 check(code == 0 and "10 images, 2 classes" in out and "note: --per-class" not in out,
       "--per-class 0 takes every image (%d %r)" % (code, err.strip()))
+# IDX files of classes 5 and 6 only (label numbers kept): eval takes the
+# model's graft.classes from them, although labels 0-4 have no image.
+def write_idx(path, arr):
+    with open(path, "wb") as f:
+        f.write(bytes([0, 0, 8, arr.ndim]))
+        for n in arr.shape:
+            f.write(int(n).to_bytes(4, "big"))
+        f.write(arr.astype(np.uint8).tobytes())
+
+
+x_all, y_all = fmnist("test", list(range(10)))
+keep = np.isin(y_all, [5, 6])
+sub_x, sub_y = x_all[keep][:60], y_all[keep][:60]
+sx, sy = os.path.join(d, "sub-images"), os.path.join(d, "sub-labels")
+write_idx(sx, sub_x)
+write_idx(sy, sub_y)
+m56 = os.path.join(d, "m56.onnx")
+code, out, err = graft("train", "--classes", "5,6", "--per-class", "20", "--epochs", "1",
+                       "--quiet", "--out", m56)
+check(code == 0, "train --classes 5,6 (%d %r)" % (code, err[:200]))
+code, out, err = graft("eval", m56, "--idx-images", sx, "--idx-labels", sy, "--json", "-")
+try:
+    j = json.loads(out) if code == 0 else {}
+    check(code == 0 and j.get("n") == len(sub_y),
+          "eval on IDX files of classes 5 and 6 only: exit %d, n %s of %d (%r)"
+          % (code, j.get("n"), len(sub_y), err[:200]))
+except ValueError as e:
+    check(False, "eval on the class 5/6 subset prints JSON (%s)" % e)
+
 finish()

@@ -25,6 +25,12 @@ graft_status cli_data_load(const cli_data_src *src, const graft_preprocess *pp,
         if (st != GRAFT_OK)
             goto fail;
     }
+    /* every class, every image: the set as read (an IDX file of a few
+     * classes has label numbers with no images, which a selection refuses) */
+    if (n_classes <= 0 && per_class <= 0) {
+        *out = all;
+        return GRAFT_OK;
+    }
     int every[GRAFT_MAX_CLASSES];
     if (n_classes <= 0) {
         n_classes = all->n_classes;
