@@ -434,6 +434,13 @@ graft_status graft_onnx_write_tensor_file(const char *path, const graft_tensor *
     Onnx__TensorProto tp = ONNX__TENSOR_PROTO__INIT;
     char what[512];
     snprintf(what, sizeof what, "%s: tensor '%s'", path, name ? name : "");
+    /* protobuf messages end at 2 GB: refuse before writing, not after */
+    int64_t n = graft_tensor_nelem(t);
+    size_t es = graft_dtype_size(dtype ? dtype : t->dtype);
+    if (n < 0 || (es && (uint64_t)n > ((uint64_t)INT32_MAX - 4096) / es))
+        return graft_error_set(err, GRAFT_ERR_UNSUPPORTED,
+                               "%s: %lld elements do not fit a TensorProto file (2 GB at most)",
+                               what, (long long)n);
     graft_status st = graft__tensor_to_pb(t, dtype, &tp, what, err);
     if (st)
         return st;

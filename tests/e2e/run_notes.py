@@ -1,12 +1,16 @@
 """e2e/run_notes: `graft run` says when it runs an input another runtime
 would refuse (an element type other than the declared one, a fixed dimension
-fed another size), and an empty --out-dir is a command-line error."""
+fed another size), and an empty --out-dir is a command-line error. It runs
+ONNX node tests whose integer inputs shape the output (Tile's repeats,
+Reshape's shape, Expand, TopK's k, Range) and onnx 1.12's bfloat16 inputs
+stored as uint16, matching their stored outputs; --out-dir's missing parents
+are created."""
 import os
 import shutil
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper  # noqa: F401
 
 from e2e_util import BACKBONE, WORK, check, finish, graft, read_tensor, require_cli, write_tensor
 
@@ -49,4 +53,33 @@ if code == 0:
 code, out, err = graft("run", BACKBONE, "--in", x32, "--out-dir", "")
 check(code == 2 and err.startswith("graft: ") and "--out-dir" in err and len(err.splitlines()) == 1,
       "empty --out-dir: exit 2 naming it (%d %r)" % (code, err))
+# node tests through `graft run`: integer inputs are known when the plan is built
+NODE = "/usr/share/libonnx-testdata/data/node"
+cases = ["test_tile", "test_reshape_reordered_all_dims", "test_expand_dim_changed",
+         "test_top_k", "test_range_float_type_positive_delta", "test_cast_BFLOAT16_to_FLOAT",
+         "test_onehot_with_axis"]
+for c in cases if os.path.isdir(NODE) else []:
+    cd = os.path.join(NODE, c)
+    ins = sorted(f for f in os.listdir(os.path.join(cd, "test_data_set_0")) if f.startswith("input"))
+    args = []
+    for f in ins:
+        args += ["--in", os.path.join(cd, "test_data_set_0", f)]
+    od = os.path.join(d, "node", c, "out")  # parents made by graft
+    code, out, err = graft("run", os.path.join(cd, "model.onnx"), *args, "--out-dir", od)
+    check(code == 0, "graft run %s (%r)" % (c, err.strip()[:200]))
+    if code != 0:
+        continue
+    k = 0
+    while os.path.exists(os.path.join(cd, "test_data_set_0", "output_%d.pb" % k)):
+        want = onnx.numpy_helper.to_array(
+            onnx.load_tensor(os.path.join(cd, "test_data_set_0", "output_%d.pb" % k)))
+        got = read_tensor(os.path.join(od, "output_%d.pb" % k))[1]
+        if want.dtype == np.uint16:  # onnx 1.12 stores bfloat16 as its bits
+            want = (want.astype(np.uint32) << 16).view(np.float32)
+        check(got.shape == want.shape and np.allclose(got.astype(np.float64),
+                                                      want.astype(np.float64), rtol=1e-4,
+                                                      atol=1e-5, equal_nan=True),
+              "%s output %d matches the stored output" % (c, k))
+        k += 1
+
 finish()
