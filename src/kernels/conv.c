@@ -513,47 +513,25 @@ static graft_status depthwise_forward(const graft__conv_geom *g, const float *x,
  * multiple of 4 go one at a time. Same products and sums as any GEMM, in
  * k order. Elsewhere: BLIS. */
 #ifdef CONV_AVX512
-/* One block of rows × (16·nv) columns of C. Always inlined with constant
- * rows and nv, so the loops unroll and acc lives in registers. */
+/* One block of rows × (16·nv) columns of C; B is either in place (ldb its
+ * row stride) or, packed, a panel of ldb = 32 floats a row. packed also
+ * accumulates into C from the second k block on (add). Always inlined with
+ * constant rows, nv and packed, so the loops unroll and acc lives in
+ * registers. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-gemm_block(int rows, int nv, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
-           float *c, int64_t ldc, __mmask16 k0, __mmask16 k1)
-{
+gemm_block(int rows, int nv, bool packed, int64_t k, const float *a, int64_t lda, const float *b,
+           int64_t ldb, float *c, int64_t ldc, __mmask16 k0, __mmask16 k1, bool add) {
     __m512 acc[12][2];
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < nv; v++)
             acc[r][v] = _mm512_setzero_ps();
     for (int64_t q = 0; q < k; q++) {
-        const __m512 b0 = _mm512_maskz_loadu_ps(k0, b + q * ldb);
-        const __m512 b1 = nv > 1 ? _mm512_maskz_loadu_ps(k1, b + q * ldb + 16) : b0;
-        for (int r = 0; r < rows; r++) {
-            const __m512 t = _mm512_set1_ps(a[r * lda + q]);
-            acc[r][0] = _mm512_fmadd_ps(t, b0, acc[r][0]);
-            if (nv > 1)
-                acc[r][1] = _mm512_fmadd_ps(t, b1, acc[r][1]);
-        }
-    }
-    for (int r = 0; r < rows; r++) {
-        _mm512_mask_storeu_ps(c + r * ldc, k0, acc[r][0]);
-        if (nv > 1)
-            _mm512_mask_storeu_ps(c + r * ldc + 16, k1, acc[r][1]);
-    }
-}
-
-/* The same block over a packed panel of B: kc rows of 32 contiguous floats
- * (zero past n), so each k step reads one aligned 128-byte run instead of
- * two rows ldb apart; add: accumulate into C (the later k blocks). */
-__attribute__((target("avx512f"), always_inline)) static inline void
-gemm_block_packed(int rows, int nv, int64_t kc, const float *a, int64_t lda, const float *bp,
-                  float *c, int64_t ldc, __mmask16 k0, __mmask16 k1, bool add)
-{
-    __m512 acc[12][2];
-    for (int r = 0; r < rows; r++)
-        for (int v = 0; v < nv; v++)
-            acc[r][v] = _mm512_setzero_ps();
-    for (int64_t q = 0; q < kc; q++) {
-        const __m512 b0 = _mm512_load_ps(bp + q * 32);
-        const __m512 b1 = nv > 1 ? _mm512_load_ps(bp + q * 32 + 16) : b0;
+        /* a packed panel is aligned and zero-padded: plain loads */
+        const __m512 b0 =
+            packed ? _mm512_load_ps(b + q * ldb) : _mm512_maskz_loadu_ps(k0, b + q * ldb);
+        const __m512 b1 = nv < 2   ? b0
+                          : packed ? _mm512_load_ps(b + q * ldb + 16)
+                                   : _mm512_maskz_loadu_ps(k1, b + q * ldb + 16);
         for (int r = 0; r < rows; r++) {
             const __m512 t = _mm512_set1_ps(a[r * lda + q]);
             acc[r][0] = _mm512_fmadd_ps(t, b0, acc[r][0]);
@@ -580,8 +558,7 @@ gemm_block_packed(int rows, int nv, int64_t kc, const float *a, int64_t lda, con
 __attribute__((target("avx512f"))) static void gemm_avx512(int64_t m, int64_t n, int64_t k,
                                                            const float *a, int64_t lda,
                                                            const float *b, int64_t ldb, float *c,
-                                                           int64_t ldc)
-{
+                                                           int64_t ldc) {
     /* Packing B pays once its panel is read by a few row blocks: unpacked,
      * B's rows lie ldb apart (a 56x56 plane is 12.5 KB), so every k step
      * crosses a page, which the hardware prefetchers do not follow.
@@ -609,37 +586,39 @@ __attribute__((target("avx512f"))) static void gemm_avx512(int64_t m, int64_t n,
                 int64_t i = 0;
                 if (nv == 1) {
                     for (; i + 12 <= m; i += 12)
-                        gemm_block_packed(12, 1, kc, ak + i * lda, lda, bp, cj + i * ldc, ldc, k0,
-                                          k1, add);
+                        gemm_block(12, 1, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc,
+                                   k0, k1, add);
                 } else {
                     for (; i + 12 <= m; i += 12)
-                        gemm_block_packed(12, 2, kc, ak + i * lda, lda, bp, cj + i * ldc, ldc, k0,
-                                          k1, add);
+                        gemm_block(12, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc,
+                                   k0, k1, add);
                 }
                 for (; i + 8 <= m; i += 8)
-                    gemm_block_packed(8, 2, kc, ak + i * lda, lda, bp, cj + i * ldc, ldc, k0, k1,
-                                      add);
+                    gemm_block(8, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1,
+                               add);
                 for (; i + 4 <= m; i += 4)
-                    gemm_block_packed(4, 2, kc, ak + i * lda, lda, bp, cj + i * ldc, ldc, k0, k1,
-                                      add);
+                    gemm_block(4, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1,
+                               add);
                 for (; i < m; i++)
-                    gemm_block_packed(1, 2, kc, ak + i * lda, lda, bp, cj + i * ldc, ldc, k0, k1,
-                                      add);
+                    gemm_block(1, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1,
+                               add);
             }
             continue;
         }
         int64_t i = 0;
         if (w <= 16) /* the last 16 columns or fewer: one vector per row */
             for (; i + 8 <= m; i += 8)
-                gemm_block(8, 1, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1);
+                gemm_block(8, 1, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1,
+                           false);
         for (; k >= 32 && i + 12 <= m; i += 12) /* tiny k: 8 rows measured faster */
-            gemm_block(12, 2, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1);
+            gemm_block(12, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1,
+                       false);
         for (; i + 8 <= m; i += 8)
-            gemm_block(8, 2, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1);
+            gemm_block(8, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false);
         for (; i + 4 <= m; i += 4)
-            gemm_block(4, 2, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1);
+            gemm_block(4, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false);
         for (; i < m; i++)
-            gemm_block(1, 2, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1);
+            gemm_block(1, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false);
     }
 }
 #endif
