@@ -55,6 +55,10 @@ size_t graft_dtype_size(graft_dtype dt);
 const char *graft_dtype_name(graft_dtype dt);
 bool graft_dtype_is_float(graft_dtype dt); /* FLOAT, FLOAT16, BFLOAT16, DOUBLE */
 
+/* v as an integer of type dt holds it (wrapped, two's complement) for the
+ * 8- to 32-bit integer types; v itself for the others. */
+int64_t graft_int_wrap(graft_dtype dt, int64_t v);
+
 float graft_fp16_to_f32(uint16_t h);
 uint16_t graft_f32_to_fp16(float f); /* round to nearest even */
 float graft_bf16_to_f32(uint16_t h);

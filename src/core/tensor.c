@@ -288,3 +288,16 @@ char *graft_shape_format(int rank, const int64_t *dims, char *buf, size_t size)
         snprintf(buf + used, size - used, "]");
     return buf;
 }
+
+int64_t graft_int_wrap(graft_dtype dt, int64_t v)
+{
+    switch (dt) {
+    case GRAFT_INT8: return (int8_t)(uint8_t)(uint64_t)v;
+    case GRAFT_UINT8: return (uint8_t)(uint64_t)v;
+    case GRAFT_INT16: return (int16_t)(uint16_t)(uint64_t)v;
+    case GRAFT_UINT16: return (uint16_t)(uint64_t)v;
+    case GRAFT_INT32: return (int32_t)(uint32_t)(uint64_t)v;
+    case GRAFT_UINT32: return (uint32_t)(uint64_t)v;
+    default: return v;
+    }
+}

@@ -375,7 +375,7 @@ static graft_status check_feed_shape(const graft_graph *g, int32_t v, const graf
 }
 
 static graft_status load_feed(graft_tensor *dst, const graft_tensor *src, int idx,
-                              const char *name, graft_error *err);
+                              const graft_value *val, graft_error *err);
 
 static graft_status setup_feeds(graft_plan *p, const graft_plan_options *opt, int n_in,
                                 const graft_shape *in_shapes, graft_error *err)
@@ -436,7 +436,7 @@ static graft_status setup_feeds(graft_plan *p, const graft_plan_options *opt, in
             if (st)
                 return st;
             p->consts[p->n_consts++] = c;
-            st = load_feed(c, opt->feed_values[i], i, val->name, err);
+            st = load_feed(c, opt->feed_values[i], i, val, err);
             if (st)
                 return st;
             p->tp[v] = c;
@@ -1052,13 +1052,41 @@ fail:
     free(need);
     free(order);
     graft_plan_destroy(p);
+    /* every refusal names the model (out of memory included) */
+    if (err && err->msg[0] && file_of(g) && !strstr(err->msg, file_of(g)))
+        graft_error_prefix(err, "%s", file_of(g));
     return st ? st : GRAFT_ERR_INTERNAL;
 }
 
 /* ---- run ---- */
 
+/* A narrow integer input holds only what its declared type can: a feed of
+ * other values (300 for uint8, a float file) wraps as Cast would. */
+static void wrap_to_declared(graft_tensor *dst, graft_dtype declared)
+{
+    bool narrow = declared == GRAFT_INT8 || declared == GRAFT_UINT8 || declared == GRAFT_INT16 ||
+                  declared == GRAFT_UINT16 || declared == GRAFT_INT32 || declared == GRAFT_UINT32;
+    if (dst->dtype != GRAFT_INT64 || !narrow)
+        return;
+    int64_t *d = graft_tensor_i64(dst), n = graft_tensor_nelem(dst);
+    for (int64_t i = 0; i < n; i++)
+        d[i] = graft_int_wrap(declared, d[i]);
+}
+
+static graft_status load_feed_as(graft_tensor *dst, const graft_tensor *src, int idx,
+                                 const char *name, graft_error *err);
+
 static graft_status load_feed(graft_tensor *dst, const graft_tensor *src, int idx,
-                              const char *name, graft_error *err)
+                              const graft_value *val, graft_error *err)
+{
+    graft_status st = load_feed_as(dst, src, idx, val->name, err);
+    if (st == GRAFT_OK)
+        wrap_to_declared(dst, val->dtype);
+    return st;
+}
+
+static graft_status load_feed_as(graft_tensor *dst, const graft_tensor *src, int idx,
+                                 const char *name, graft_error *err)
 {
     if (!src || (!src->data && graft_tensor_nelem(dst) > 0))
         return graft_error_set(err, GRAFT_ERR_ARG, "input %d ('%s') is missing", idx, name);
@@ -1145,7 +1173,7 @@ graft_status graft_plan_run(graft_plan *p, const graft_tensor *const *inputs, gr
             tmp.data = plan_scratch(&p->ctx, tmp.nbytes);
             if (!tmp.data)
                 return graft_error_set(err, GRAFT_ERR_NOMEM, "out of memory");
-            graft_status st = load_feed(&tmp, src, i, g->values[v].name, err);
+            graft_status st = load_feed(&tmp, src, i, &g->values[v], err);
             if (st)
                 return st;
             if (tmp.nbytes && memcmp(tmp.data, p->tp[v]->data, tmp.nbytes) != 0)
@@ -1155,7 +1183,7 @@ graft_status graft_plan_run(graft_plan *p, const graft_tensor *const *inputs, gr
                                        i, g->values[v].name);
             continue;
         }
-        graft_status st = load_feed(&p->vals[v], src, i, g->values[v].name, err);
+        graft_status st = load_feed(&p->vals[v], src, i, &g->values[v], err);
         if (st)
             return st;
     }
@@ -1169,7 +1197,7 @@ graft_status graft_plan_run(graft_plan *p, const graft_tensor *const *inputs, gr
             clock_gettime(CLOCK_MONOTONIC, &t0);
         graft_status st = pn->def->forward(&pn->call);
         if (st)
-            return name_failure(g, &g->nodes[pn->node], err, st, false);
+            return name_failure(g, &g->nodes[pn->node], err, st, true);
         if (p->node_seconds) {
             clock_gettime(CLOCK_MONOTONIC, &t1);
             p->node_seconds[s] +=

@@ -714,9 +714,30 @@ static graft_status cast_parse(const graft_graph *g, const graft_node *n, void *
     const graft_attr *a = graft_node_attr(n, "to");
     if (!a)
         return lu_node_fail(err, n, GRAFT_ERR_INVALID, "the 'to' attribute is missing");
-    if (a->type == GRAFT_ATTR_STRING) /* Cast-1 named the type */
-        return lu_node_fail(err, n, GRAFT_ERR_UNSUPPORTED, "Cast-%d with a type name", n->opset);
-    p->to = (graft_dtype)a->i;
+    if (a->type == GRAFT_ATTR_STRING) {
+        /* Cast-1 names the type: TensorProto's enum names */
+        static const struct {
+            const char *name;
+            graft_dtype dt;
+        } names[] = {{"FLOAT", GRAFT_FLOAT},     {"UINT8", GRAFT_UINT8},
+                     {"INT8", GRAFT_INT8},       {"UINT16", GRAFT_UINT16},
+                     {"INT16", GRAFT_INT16},     {"INT32", GRAFT_INT32},
+                     {"INT64", GRAFT_INT64},     {"STRING", GRAFT_STRING},
+                     {"BOOL", GRAFT_BOOL},       {"FLOAT16", GRAFT_FLOAT16},
+                     {"DOUBLE", GRAFT_DOUBLE},   {"UINT32", GRAFT_UINT32},
+                     {"UINT64", GRAFT_UINT64},   {"BFLOAT16", GRAFT_BFLOAT16}};
+        p->to = GRAFT_DTYPE_UNDEFINED;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (a->s && !strcmp(a->s, names[i].name))
+                p->to = names[i].dt;
+        if (p->to == GRAFT_DTYPE_UNDEFINED)
+            return lu_node_fail(err, n, GRAFT_ERR_INVALID,
+                                "Cast-%d: 'to' names no element type graft knows ('%.40s'; "
+                                "FLOAT, INT64, ...)",
+                                n->opset, a->s ? a->s : "");
+    } else {
+        p->to = (graft_dtype)a->i;
+    }
     if (lu_compute_dtype(p->to) == GRAFT_DTYPE_UNDEFINED)
         return lu_node_fail(err, n, GRAFT_ERR_UNSUPPORTED, "cast to %s is not supported",
                             graft_dtype_name(p->to));
@@ -739,20 +760,6 @@ static graft_status cast_infer(graft_op_call *c)
     }
     lu_set_shape(c->out[0], lu_compute_dtype(to), x->rank, x->dims);
     return GRAFT_OK;
-}
-
-/* Wraps an int64 to the width and signedness of the target type. */
-static int64_t wrap_int(graft_dtype to, int64_t v)
-{
-    switch (to) {
-    case GRAFT_INT8: return (int8_t)(uint8_t)(uint64_t)v;
-    case GRAFT_UINT8: return (uint8_t)(uint64_t)v;
-    case GRAFT_INT16: return (int16_t)(uint16_t)(uint64_t)v;
-    case GRAFT_UINT16: return (uint16_t)(uint64_t)v;
-    case GRAFT_INT32: return (int32_t)(uint32_t)(uint64_t)v;
-    case GRAFT_UINT32: return (uint32_t)(uint64_t)v;
-    default: return v;
-    }
 }
 
 static int64_t f32_to_i64(float f)
@@ -814,7 +821,7 @@ static graft_status cast_forward(graft_op_call *c)
             graft_tensor_f32(ty)[i] = round_float(p, is_int ? (float)iv : (float)v);
             break;
         case GRAFT_INT64:
-            graft_tensor_i64(ty)[i] = wrap_int(p->to, is_int ? iv : f32_to_i64((float)v));
+            graft_tensor_i64(ty)[i] = graft_int_wrap(p->to, is_int ? iv : f32_to_i64((float)v));
             break;
         default:
             ((uint8_t *)ty->data)[i] = is_int ? iv != 0 : v != 0.0;

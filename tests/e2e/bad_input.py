@@ -102,6 +102,21 @@ code, stdout, stderr = graft("inspect", custom)
 check(code == 0 and "FancyActivation" in stdout and "cannot run" in stdout,
       "inspect marks the op graft cannot run")
 
+# An index out of range, found only when the op runs: the model and the node named.
+g = helper.make_graph(
+    [helper.make_node("GatherElements", ["data", "idx"], ["y"], axis=1, name="pick")], "ge",
+    [helper.make_tensor_value_info("data", TensorProto.FLOAT, [2, 3]),
+     helper.make_tensor_value_info("idx", TensorProto.FLOAT, [2, 2])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])])
+g.input[1].type.tensor_type.elem_type = TensorProto.INT64
+gem = os.path.join(work, "gather_elements.onnx")
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), gem)
+gd, gi = os.path.join(work, "ge_data.pb"), os.path.join(work, "ge_idx.pb")
+write_tensor(gd, np.zeros((2, 3), np.float32), "data")
+write_tensor(gi, np.array([[0, 1], [2, 7]], np.int64), "idx")
+expect_error("run with an index out of range", ["run", gem, "--in", gd, "--in", gi,
+                                                 "--out-dir", out_dir], [gem, "'pick'", "7"], 1)
+
 # Missing and broken data files.
 missing = os.path.join(work, "no-such-images.gz")
 expect_error("train missing images", ["train", "--model", BACKBONE, "--out", out,

@@ -82,4 +82,19 @@ for c in cases if os.path.isdir(NODE) else []:
               "%s output %d matches the stored output" % (c, k))
         k += 1
 
+# a uint8 input fed other values holds what uint8 can, as a Cast would make it:
+# -5 -> 251, 300 -> 44, 0.7 -> 0
+g = helper.make_graph([helper.make_node("Cast", ["u"], ["f"], to=TensorProto.FLOAT, name="c")],
+                      "u8", [helper.make_tensor_value_info("u", TensorProto.UINT8, [3])],
+                      [helper.make_tensor_value_info("f", TensorProto.FLOAT, [3])])
+u8 = os.path.join(d, "u8.onnx")
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), u8)
+for name, arr in (("f", np.array([-5, 300, 0.7], np.float32)), ("i", np.array([-5, 300, 0], np.int64))):
+    xu = os.path.join(d, "u8_%s.pb" % name)
+    write_tensor(xu, arr, "u")
+    code, out, err = graft("run", u8, "--in", xu, "--out-dir", os.path.join(d, "ou8" + name))
+    got = read_tensor(os.path.join(d, "ou8" + name, "output_0.pb"))[1] if code == 0 else None
+    check(got is not None and list(got) == [251, 44, 0],
+          "a %s feed of a uint8 input wraps as Cast would (%s %r)" % (arr.dtype, got, err[:200]))
+
 finish()

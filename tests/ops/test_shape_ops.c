@@ -561,6 +561,43 @@ static void test_cast(void **state)
  * [1/16, 1/8): 0.1 -> 1638 * 2^-14 = 0.0999755859375; 65519 < 65520 -> 65504);
  * like int32 truncates; like uint8 wraps (-2 -> 254, 65519 -> 239); like bool
  * is x != 0. With no declared type the compute type of like's data decides. */
+/* Cast-1 names the type: "INT32" truncates toward zero as every Cast does
+ * (-2.7 -> -2, 1.5 -> 1), "FLOAT16" rounds to half precision (300.9 -> 301);
+ * a name that is no TensorProto type is refused naming it. */
+static void test_cast_opset1_names(void **state)
+{
+    (void)state;
+    int64_t d[1] = {3};
+    float fv[3] = {-2.7f, 1.5f, 300.9f};
+    graft_tensor *x = lt_tensor_f32(1, d, fv);
+    graft_graph *g = lt_graph(1);
+    int32_t n = lt_node(g, "Cast", 1, 0, 1);
+    assert_int_equal(graft_node_set_string(g, n, "to", "INT32", NULL), GRAFT_OK);
+    lt_call c;
+    assert_int_equal(lt_run(&c, g, n, 1, &x), GRAFT_OK);
+    assert_int_equal(c.out[0]->dtype, GRAFT_INT64);
+    assert_int_equal(graft_tensor_i64(c.out[0])[0], -2);
+    assert_int_equal(graft_tensor_i64(c.out[0])[1], 1);
+    assert_int_equal(graft_tensor_i64(c.out[0])[2], 300);
+    lt_call_fini(&c);
+    graft_graph_destroy(g);
+    g = lt_graph(1);
+    n = lt_node(g, "Cast", 1, 0, 1);
+    assert_int_equal(graft_node_set_string(g, n, "to", "FLOAT16", NULL), GRAFT_OK);
+    assert_int_equal(lt_run(&c, g, n, 1, &x), GRAFT_OK);
+    assert_float_equal(graft_tensor_f32(c.out[0])[2], 301.0f, 0);
+    lt_call_fini(&c);
+    graft_graph_destroy(g);
+    g = lt_graph(1);
+    n = lt_node(g, "Cast", 1, 0, 1);
+    assert_int_equal(graft_node_set_string(g, n, "to", "BOGUS", NULL), GRAFT_OK);
+    assert_int_equal(lt_prepare(&c, g, n, 1, &x, 0), GRAFT_ERR_INVALID);
+    assert_non_null(strstr(c.err.msg, "BOGUS"));
+    lt_call_fini(&c);
+    graft_graph_destroy(g);
+    graft_tensor_destroy(x);
+}
+
 static void test_cast_like(void **state)
 {
     (void)state;
@@ -945,6 +982,7 @@ int main(void)
         cmocka_unit_test(test_squeeze_unsqueeze), cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_concat),       cmocka_unit_test(test_shape_gather),
         cmocka_unit_test(test_slice),        cmocka_unit_test(test_cast),
+        cmocka_unit_test(test_cast_opset1_names),
         cmocka_unit_test(test_cast_like),    cmocka_unit_test(test_cast_like_node_data),
         cmocka_unit_test(test_identity_dropout), cmocka_unit_test(test_constant),
         cmocka_unit_test(test_alias_in_place),
