@@ -272,7 +272,13 @@ static int list_unsupported(const graft_graph *g, const bool *need, char *buf, s
             continue;
         if (size && used < size) {
             int w;
-            if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0)
+            const graft_op_def *d =
+                n->op >= 0 && n->op < GRAFT_OP_COUNT ? graft__op_table[n->op] : NULL;
+            if (d && d->forward && n->opset > 0 && n->opset < d->min_opset)
+                /* the op is there, its old form is not */
+                w = snprintf(buf + used, size - used, "%s%s-%d (graft runs it from opset %d)",
+                             count ? ", " : "", n->op_type, n->opset, d->min_opset);
+            else if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0)
                 w = snprintf(buf + used, size - used, "%s%s (%s)", count ? ", " : "", n->op_type,
                              n->domain);
             else
