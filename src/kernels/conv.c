@@ -512,7 +512,40 @@ static graft_status depthwise_forward(const graft__conv_geom *g, const float *x,
  * the whole cost for a 49-column product. Columns past n are masked, rows past the last
  * multiple of 4 go one at a time. Same products and sums as any GEMM, in
  * k order. Elsewhere: BLIS. */
+/* What the forward GEMM's write-back adds, fused: C = act(A·B + bias[row]
+ * + Z) for the activations a vector max/min/blend computes (the others
+ * run as a pass over the tile after it). bias and z start at C's row 0. */
+typedef struct gemm_epi {
+    const float *bias;
+    const float *z; /* C's layout (its ldc) */
+    graft__act act;
+} gemm_epi;
+
+static bool epi_fusable(const graft__act *act)
+{
+    return act->kind == GRAFT__ACT_NONE || act->kind == GRAFT__ACT_RELU ||
+           act->kind == GRAFT__ACT_CLIP || act->kind == GRAFT__ACT_LEAKY_RELU;
+}
+
 #ifdef CONV_AVX512
+__attribute__((target("avx512f"), always_inline)) static inline __m512
+epi_apply(const gemm_epi *e, __m512 x, float bias, const float *z, __mmask16 kv)
+{
+    x = _mm512_add_ps(x, _mm512_set1_ps(bias));
+    if (z)
+        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(kv, z));
+    switch (e->act.kind) {
+    case GRAFT__ACT_RELU: return _mm512_max_ps(x, _mm512_setzero_ps());
+    case GRAFT__ACT_CLIP:
+        return _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(e->act.a)), _mm512_set1_ps(e->act.b));
+    case GRAFT__ACT_LEAKY_RELU: {
+        const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+        return _mm512_mask_mul_ps(x, neg, x, _mm512_set1_ps(e->act.a));
+    }
+    default: return x;
+    }
+}
+
 /* One block of rows × (16·nv) columns of C; B is either in place (ldb its
  * row stride) or, packed, a panel of ldb = 32 floats a row. packed also
  * accumulates into C from the second k block on (add). Always inlined with
@@ -520,7 +553,9 @@ static graft_status depthwise_forward(const graft__conv_geom *g, const float *x,
  * registers. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 gemm_block(int rows, int nv, bool packed, int64_t k, const float *a, int64_t lda, const float *b,
-           int64_t ldb, float *c, int64_t ldc, __mmask16 k0, __mmask16 k1, bool add) {
+           int64_t ldb, float *c, int64_t ldc, __mmask16 k0, __mmask16 k1, bool add,
+           const gemm_epi *e, const float *bias, const float *z)
+{
     __m512 acc[12][2];
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < nv; v++)
@@ -540,14 +575,15 @@ gemm_block(int rows, int nv, bool packed, int64_t k, const float *a, int64_t lda
         }
     }
     for (int r = 0; r < rows; r++) {
-        if (add) {
-            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(k0, c + r * ldc));
-            if (nv > 1)
-                acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(k1, c + r * ldc + 16));
+        for (int v = 0; v < nv; v++) {
+            const __mmask16 kv = v ? k1 : k0;
+            __m512 x = acc[r][v];
+            if (add)
+                x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(kv, c + r * ldc + 16 * v));
+            if (e) /* the last k block: the write-back */
+                x = epi_apply(e, x, bias ? bias[r] : 0.0f, z ? z + r * ldc + 16 * v : NULL, kv);
+            _mm512_mask_storeu_ps(c + r * ldc + 16 * v, kv, x);
         }
-        _mm512_mask_storeu_ps(c + r * ldc, k0, acc[r][0]);
-        if (nv > 1)
-            _mm512_mask_storeu_ps(c + r * ldc + 16, k1, acc[r][1]);
     }
 }
 
@@ -555,10 +591,17 @@ gemm_block(int rows, int nv, bool packed, int64_t k, const float *a, int64_t lda
  * block of A streams past it. */
 #define GEMM_KC 256
 
+/* The epilogue's pointers for the block at row i, column j of C (ef NULL
+ * while more k blocks follow). */
+#define EPI_ARGS(ef, i, j)                                                                         \
+    ef, (ef) && (ef)->bias ? (ef)->bias + (i) : NULL,                                              \
+        (ef) && (ef)->z ? (ef)->z + (i)*ldc + (j) : NULL
+
 __attribute__((target("avx512f"))) static void gemm_avx512(int64_t m, int64_t n, int64_t k,
                                                            const float *a, int64_t lda,
                                                            const float *b, int64_t ldb, float *c,
-                                                           int64_t ldc) {
+                                                           int64_t ldc, const gemm_epi *e)
+{
     /* Packing B pays once its panel is read by a few row blocks: unpacked,
      * B's rows lie ldb apart (a 56x56 plane is 12.5 KB), so every k step
      * crosses a page, which the hardware prefetchers do not follow.
@@ -583,42 +626,38 @@ __attribute__((target("avx512f"))) static void gemm_avx512(int64_t m, int64_t n,
                 }
                 const float *ak = a + kb;
                 const bool add = kb > 0;
+                const gemm_epi *ef = kb + kc >= k ? e : NULL;
                 int64_t i = 0;
                 if (nv == 1) {
                     for (; i + 12 <= m; i += 12)
                         gemm_block(12, 1, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc,
-                                   k0, k1, add);
+                                   k0, k1, add, EPI_ARGS(ef, i, j));
                 } else {
                     for (; i + 12 <= m; i += 12)
                         gemm_block(12, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc,
-                                   k0, k1, add);
+                                   k0, k1, add, EPI_ARGS(ef, i, j));
                 }
                 for (; i + 8 <= m; i += 8)
-                    gemm_block(8, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1,
-                               add);
+                    gemm_block(8, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1, add, EPI_ARGS(ef, i, j));
                 for (; i + 4 <= m; i += 4)
-                    gemm_block(4, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1,
-                               add);
+                    gemm_block(4, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1, add, EPI_ARGS(ef, i, j));
                 for (; i < m; i++)
-                    gemm_block(1, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1,
-                               add);
+                    gemm_block(1, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1, add, EPI_ARGS(ef, i, j));
             }
             continue;
         }
         int64_t i = 0;
         if (w <= 16) /* the last 16 columns or fewer: one vector per row */
             for (; i + 8 <= m; i += 8)
-                gemm_block(8, 1, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1,
-                           false);
+                gemm_block(8, 1, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false, EPI_ARGS(e, i, j));
         for (; k >= 32 && i + 12 <= m; i += 12) /* tiny k: 8 rows measured faster */
-            gemm_block(12, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1,
-                       false);
+            gemm_block(12, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false, EPI_ARGS(e, i, j));
         for (; i + 8 <= m; i += 8)
-            gemm_block(8, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false);
+            gemm_block(8, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false, EPI_ARGS(e, i, j));
         for (; i + 4 <= m; i += 4)
-            gemm_block(4, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false);
+            gemm_block(4, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false, EPI_ARGS(e, i, j));
         for (; i < m; i++)
-            gemm_block(1, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false);
+            gemm_block(1, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false, EPI_ARGS(e, i, j));
     }
 }
 #endif
@@ -638,11 +677,31 @@ static void tile_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t l
 {
 #ifdef CONV_AVX512
     if (have_avx512() && m > 0 && n > 0) {
-        gemm_avx512(m, n, k, a, lda, b, ldb, c, ldc);
+        gemm_avx512(m, n, k, a, lda, b, ldb, c, ldc, NULL);
         return;
     }
 #endif
     graft__sgemm(m, n, k, 1.0f, a, lda, 1, b, ldb, 1, 0.0f, c, ldc, 1, 1);
+}
+
+/* The same with the write-back C = act(A·B + bias[row] + Z): fused into the
+ * kernel's stores where it can be, else a pass over the rows while the tile
+ * is hot. bias (length m) and z (C's layout) may be NULL. */
+static void tile_gemm_act(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float *c, int64_t ldc, const float *bias,
+                          const float *z, const graft__act *act)
+{
+    const bool any = bias || z || act->kind != GRAFT__ACT_NONE;
+#ifdef CONV_AVX512
+    if (have_avx512() && m > 0 && n > 0 && epi_fusable(act)) {
+        const gemm_epi e = {bias, z, *act};
+        gemm_avx512(m, n, k, a, lda, b, ldb, c, ldc, any ? &e : NULL);
+        return;
+    }
+#endif
+    tile_gemm(m, n, k, a, lda, b, ldb, c, ldc);
+    for (int64_t r = 0; any && r < m; r++)
+        graft__act_row(c + r * ldc, n, bias ? bias[r] : 0.0f, z ? z + r * ldc : NULL, act);
 }
 
 /* Columns of one output tile: the im2col tile (K × width) should stay in
@@ -682,7 +741,6 @@ static graft_status rows_split_forward(const graft__conv_geom *g, const conv_dim
         if (!col)
             return GRAFT_ERR_NOMEM;
     }
-    const bool fuse = bias || z || act->kind != GRAFT__ACT_NONE;
 #pragma omp parallel num_threads(threads)
     {
         const int tid = thread_num();
@@ -699,13 +757,9 @@ static graft_status rows_split_forward(const graft__conv_geom *g, const conv_dim
                         im2col_2d(g, d, xg, mycol, d->p, 0, d->p);
                         b = mycol;
                     }
-                    tile_gemm(rows, d->p, d->kdim, w + (gi * d->mg + r0) * d->kdim, d->kdim, b,
-                              d->p, y + off, d->p);
-                    if (fuse)
-                        for (int64_t m = 0; m < rows; m++)
-                            graft__act_row(y + off + m * d->p, d->p,
-                                           bias ? bias[gi * d->mg + r0 + m] : 0.0f,
-                                           z ? z + off + m * d->p : NULL, act);
+                    tile_gemm_act(rows, d->p, d->kdim, w + (gi * d->mg + r0) * d->kdim, d->kdim, b,
+                                  d->p, y + off, d->p, bias ? bias + gi * d->mg + r0 : NULL,
+                                  z ? z + off : NULL, act);
                 }
         }
     }
@@ -747,21 +801,22 @@ static graft_status blas_threaded_forward(const graft__conv_geom *g, const conv_
                 b = col;
             }
             const float *wg = w + gi * d->mg * d->kdim;
+            const float *zg = z ? z + ni * g->m * d->p + gi * d->mg * d->p : NULL;
+            const float *bg = bias ? bias + gi * d->mg : NULL;
             if (split) {
 #pragma omp parallel for num_threads(nt) schedule(static)
                 for (int64_t ci = 0; ci < n_chunks; ci++) {
                     const int64_t r0 = ci * chunk, rows = d->mg - r0 < chunk ? d->mg - r0 : chunk;
-                    tile_gemm(rows, d->p, d->kdim, wg + r0 * d->kdim, d->kdim, b, d->p,
-                              yg + r0 * d->p, d->p);
+                    tile_gemm_act(rows, d->p, d->kdim, wg + r0 * d->kdim, d->kdim, b, d->p,
+                                  yg + r0 * d->p, d->p, bg ? bg + r0 : NULL,
+                                  zg ? zg + r0 * d->p : NULL, act);
                 }
-            } else {
-                graft__sgemm(d->mg, d->p, d->kdim, 1.0f, wg, d->kdim, 1, b, d->p, 1, 0.0f, yg, d->p,
-                             1, nt);
+                continue;
             }
+            graft__sgemm(d->mg, d->p, d->kdim, 1.0f, wg, d->kdim, 1, b, d->p, 1, 0.0f, yg, d->p, 1,
+                         nt);
             if (!fuse)
                 continue;
-            const float *zg = z ? z + ni * g->m * d->p + gi * d->mg * d->p : NULL;
-            const float *bg = bias ? bias + gi * d->mg : NULL;
             int64_t rows = d->mg, p = d->p;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && rows * p >= CONV_PAR_MIN)
             for (int64_t m = 0; m < rows; m++)
@@ -822,7 +877,6 @@ static graft_status batched_forward(const graft__conv_geom *g, const conv_dims *
     float *buf = ctx->scratch(ctx, (size_t)(threads * per) * sizeof(float));
     if (!buf)
         return GRAFT_ERR_NOMEM;
-    const bool fuse = bias || z || act->kind != GRAFT__ACT_NONE;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         const int tid = thread_num();
@@ -834,12 +888,16 @@ static graft_status batched_forward(const graft__conv_geom *g, const conv_dims *
             for (int64_t j = 0; j < cnt; j++)
                 im2col_2d(g, d, x + (n0 + j) * g->c * d->ip + gi * d->cg * d->ip, col + j * p, ld,
                           0, p);
-            tile_gemm(d->mg, ld, d->kdim, w + gi * d->mg * d->kdim, d->kdim, col, ld, acc, ld);
+            /* without Z one bias covers a whole row, every image at once: in the
+             * GEMM's write-back */
+            if (z)
+                tile_gemm(d->mg, ld, d->kdim, w + gi * d->mg * d->kdim, d->kdim, col, ld, acc, ld);
+            else
+                tile_gemm_act(d->mg, ld, d->kdim, w + gi * d->mg * d->kdim, d->kdim, col, ld, acc,
+                              ld, bias ? bias + gi * d->mg : NULL, NULL, act);
             for (int64_t m = 0; m < d->mg; m++) {
                 float *arow = acc + m * ld;
                 const float bv = bias ? bias[gi * d->mg + m] : 0.0f;
-                if (fuse && !z) /* one bias for the whole row: every image at once */
-                    graft__act_row(arow, ld, bv, NULL, act);
                 for (int64_t j = 0; j < cnt; j++) {
                     const int64_t off = ((n0 + j) * g->m + gi * d->mg + m) * p;
                     float *restrict yp = y + off;
@@ -889,7 +947,6 @@ static graft_status gemm_forward(const graft__conv_geom *g, const conv_dims *d, 
         if (!col)
             return GRAFT_ERR_NOMEM;
     }
-    const bool fuse = bias || z || act->kind != GRAFT__ACT_NONE;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         const int tid = thread_num();
@@ -911,13 +968,9 @@ static graft_status gemm_forward(const graft__conv_geom *g, const conv_dims *d, 
                 b = mycol;
                 ldb = pw;
             }
-            tile_gemm(d->mg, pw, d->kdim, w + gi * d->mg * d->kdim, d->kdim, b, ldb, yg, d->p);
-            if (fuse) {
-                const float *zg = z ? z + ni * g->m * d->p + gi * d->mg * d->p + p0 : NULL;
-                for (int64_t m = 0; m < d->mg; m++)
-                    graft__act_row(yg + m * d->p, pw, bias ? bias[gi * d->mg + m] : 0.0f,
-                                   zg ? zg + m * d->p : NULL, act);
-            }
+            tile_gemm_act(d->mg, pw, d->kdim, w + gi * d->mg * d->kdim, d->kdim, b, ldb, yg, d->p,
+                          bias ? bias + gi * d->mg : NULL,
+                          z ? z + ni * g->m * d->p + gi * d->mg * d->p + p0 : NULL, act);
         }
     }
     return GRAFT_OK;
