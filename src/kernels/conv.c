@@ -638,26 +638,34 @@ __attribute__((target("avx512f"))) static void gemm_avx512(int64_t m, int64_t n,
                                    k0, k1, add, EPI_ARGS(ef, i, j));
                 }
                 for (; i + 8 <= m; i += 8)
-                    gemm_block(8, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1, add, EPI_ARGS(ef, i, j));
+                    gemm_block(8, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1,
+                               add, EPI_ARGS(ef, i, j));
                 for (; i + 4 <= m; i += 4)
-                    gemm_block(4, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1, add, EPI_ARGS(ef, i, j));
+                    gemm_block(4, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1,
+                               add, EPI_ARGS(ef, i, j));
                 for (; i < m; i++)
-                    gemm_block(1, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1, add, EPI_ARGS(ef, i, j));
+                    gemm_block(1, 2, true, kc, ak + i * lda, lda, bp, 32, cj + i * ldc, ldc, k0, k1,
+                               add, EPI_ARGS(ef, i, j));
             }
             continue;
         }
         int64_t i = 0;
         if (w <= 16) /* the last 16 columns or fewer: one vector per row */
             for (; i + 8 <= m; i += 8)
-                gemm_block(8, 1, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false, EPI_ARGS(e, i, j));
+                gemm_block(8, 1, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1,
+                           false, EPI_ARGS(e, i, j));
         for (; k >= 32 && i + 12 <= m; i += 12) /* tiny k: 8 rows measured faster */
-            gemm_block(12, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false, EPI_ARGS(e, i, j));
+            gemm_block(12, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false,
+                       EPI_ARGS(e, i, j));
         for (; i + 8 <= m; i += 8)
-            gemm_block(8, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false, EPI_ARGS(e, i, j));
+            gemm_block(8, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false,
+                       EPI_ARGS(e, i, j));
         for (; i + 4 <= m; i += 4)
-            gemm_block(4, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false, EPI_ARGS(e, i, j));
+            gemm_block(4, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false,
+                       EPI_ARGS(e, i, j));
         for (; i < m; i++)
-            gemm_block(1, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false, EPI_ARGS(e, i, j));
+            gemm_block(1, 2, false, k, a + i * lda, lda, bj, ldb, cj + i * ldc, ldc, k0, k1, false,
+                       EPI_ARGS(e, i, j));
     }
 }
 #endif
