@@ -1,14 +1,15 @@
 /* tools/bench/graft_bench.c - how fast graft runs a backbone forward and
  * trains a head. Not a test: it prints figures.
  *
- *   graft_bench [--threads N] [--seconds S] [--no-train] [MODEL.onnx ...]
+ *   graft_bench [--threads N] [--seconds S] [--no-train] [--profile] [MODEL.onnx ...]
  *
  * For the default backbone (models/fmnist_cnn.onnx) and every MODEL given:
  * forward images/s at batch 32 and batch 1, on the clone that training and
  * `graft run` execute (BatchNormalization folded, Conv+activation fused).
  * Then, on the default backbone: the time of one head-training epoch on
  * Fashion-MNIST classes 5-9, 100 images per class, with cached features and
- * with augmentation (backbone recomputed every batch).
+ * with augmentation (backbone recomputed every batch). --profile: where a
+ * batch-32 forward spends its time, by op type and by node (the slowest 8).
  */
 #include <errno.h>
 #include <math.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h" /* cli_default_model, shared with the graft program */
+#include "exec/plan_internal.h" /* per-node forward times */
 
 #define FMNIST "/usr/share/datasets/fashion-mnist"
 
@@ -44,9 +46,54 @@ static int input_shapes(const graft_graph *g, int64_t batch, graft_shape *s)
     return 0;
 }
 
+/* Per-node forward times of p over `iters` runs, by op type and the slowest nodes. */
+static void print_profile(const graft_plan *p, int iters)
+{
+    enum { MAX_TYPES = 64, TOP = 8 };
+    const char *types[MAX_TYPES];
+    double per_type[MAX_TYPES] = {0}, total = 0;
+    int n_types = 0, top[TOP], n_top = 0;
+    double top_s[TOP];
+    const char *op, *name;
+    bool runs;
+    double sec;
+    for (int i = 0; graft__plan_node_profile(p, i, &op, &name, &runs, &sec); i++) {
+        if (!runs)
+            continue;
+        total += sec;
+        int t = 0;
+        while (t < n_types && strcmp(types[t], op) != 0)
+            t++;
+        if (t == n_types && n_types < MAX_TYPES)
+            types[n_types++] = op;
+        if (t < n_types)
+            per_type[t] += sec;
+        int k = n_top < TOP ? n_top++ : TOP - 1;
+        if (k == TOP - 1 && n_top == TOP && sec <= top_s[k])
+            continue;
+        while (k > 0 && top_s[k - 1] < sec) {
+            top[k] = top[k - 1];
+            top_s[k] = top_s[k - 1];
+            k--;
+        }
+        top[k] = i;
+        top_s[k] = sec;
+    }
+    printf("    profile, ms per batch (%.2f in nodes):\n", 1e3 * total / iters);
+    for (int t = 0; t < n_types; t++)
+        if (per_type[t] >= 0.01 * total)
+            printf("      %-22s %8.2f  %5.1f%%\n", types[t], 1e3 * per_type[t] / iters,
+                   100 * per_type[t] / total);
+    for (int k = 0; k < n_top; k++) {
+        graft__plan_node_profile(p, top[k], &op, &name, NULL, NULL);
+        printf("      node %-40.40s %-12s %7.2f\n", name && *name ? name : "(unnamed)", op,
+               1e3 * top_s[k] / iters);
+    }
+}
+
 /* Runs the plan for about `seconds`; returns images/s or a negative value. */
 static double bench_forward(const graft_graph *g, int64_t batch, int threads, double seconds,
-                            graft_error *err)
+                            bool profile, graft_error *err)
 {
     graft_shape shapes[16];
     graft_tensor *in[16] = {0};
@@ -73,6 +120,8 @@ static double bench_forward(const graft_graph *g, int64_t batch, int threads, do
     for (int w = 0; w < 2; w++)
         if (graft_plan_run(p, (const graft_tensor *const *)in, err) != GRAFT_OK)
             goto done;
+    if (profile && graft__plan_set_profiling(p, true, err) != GRAFT_OK)
+        goto done;
     int iters = 0;
     double t0 = now(), t;
     do {
@@ -82,6 +131,8 @@ static double bench_forward(const graft_graph *g, int64_t batch, int threads, do
         t = now() - t0;
     } while (t < seconds || iters < 3);
     ips = (double)batch * iters / t;
+    if (profile)
+        print_profile(p, iters);
 done:
     for (int i = 0; i < 16; i++)
         graft_tensor_destroy(in[i]);
@@ -89,7 +140,7 @@ done:
     return ips;
 }
 
-static int bench_model(const char *path, int threads, double seconds)
+static int bench_model(const char *path, int threads, double seconds, bool profile)
 {
     graft_error err = {0};
     graft_graph *g = NULL;
@@ -112,7 +163,7 @@ static int bench_model(const char *path, int threads, double seconds)
     int rc = 0;
     const int64_t batches[] = {32, 1};
     for (int b = 0; b < 2; b++) {
-        double ips = bench_forward(g, batches[b], threads, seconds, &err);
+        double ips = bench_forward(g, batches[b], threads, seconds, profile && b == 0, &err);
         if (ips == -2)
             printf("  forward batch %-3lld  (batch fixed in the file: skipped)\n",
                    (long long)batches[b]);
@@ -214,7 +265,7 @@ int main(int argc, char **argv)
 {
     int threads = 2;
     double seconds = 2.0;
-    bool train = true;
+    bool train = true, profile = false;
     const char *models[64];
     int n_models = 0;
     char buf[4096];
@@ -226,10 +277,14 @@ int main(int argc, char **argv)
             seconds = atof(argv[++i]);
         } else if (strcmp(argv[i], "--no-train") == 0) {
             train = false;
+        } else if (strcmp(argv[i], "--profile") == 0) {
+            profile = true;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: graft_bench [--threads N] [--seconds S] [--no-train] [MODEL.onnx ...]\n"
+            printf("usage: graft_bench [--threads N] [--seconds S] [--no-train] [--profile] "
+                   "[MODEL.onnx ...]\n"
                    "Forward images/s (batch 32 and 1) of the default backbone and each MODEL,\n"
-                   "and head-training epoch time on the default backbone.\n");
+                   "and head-training epoch time on the default backbone. --profile: time by op\n"
+                   "type and the slowest nodes of a batch-32 forward.\n");
             return 0;
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "graft_bench: unknown option '%s'\n", argv[i]);
@@ -245,7 +300,7 @@ int main(int argc, char **argv)
     printf("graft %s, %d threads\n", GRAFT_VERSION_STRING, threads);
     int rc = 0;
     for (int i = 0; i < n_models; i++)
-        rc |= bench_model(models[i], threads, seconds);
+        rc |= bench_model(models[i], threads, seconds, profile);
     if (train)
         rc |= bench_train(models[0], threads);
     return rc;
