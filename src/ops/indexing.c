@@ -1760,6 +1760,10 @@ static graft_status einsum_parse(const graft_graph *g, const graft_node *n, void
         } else if (ch >= 'a' && ch <= 'z') {
             code = (int8_t)(26 + ch - 'a');
         } else {
+            unsigned char u = (unsigned char)ch;
+            if (u < 0x20 || u >= 0x7f) /* never half a UTF-8 character in a message */
+                return lu_node_fail(err, n, GRAFT_ERR_INVALID,
+                                    "equation '%s': bad byte 0x%02x (labels are a-z, A-Z)", eq, u);
             return lu_node_fail(err, n, GRAFT_ERR_INVALID, "equation '%s': bad character '%c'",
                                 eq, ch);
         }

@@ -16,7 +16,7 @@ static const char help[] =
     "\n"
     "  --json    the same as one JSON object on stdout\n"
     "  --nodes   also every node: op, name (what --cut takes), the activations it\n"
-    "            reads, the values it writes with their shapes at batch 1\n"
+    "            reads, the values it writes with their shapes (or why not)\n"
     "  --ops     (no MODEL) the ops graft runs, with the opset versions and\n"
     "            whether each has a gradient, as a Markdown table (docs/OPS.md)\n";
 
@@ -45,13 +45,16 @@ static void format_shape(const graft_value *v, char *buf, size_t size)
 /* A plan with the graph inputs at batch 1 (symbolic batch), producing the
  * fetches: the activation shapes are not stored in most files. NULL when the
  * model cannot be planned that way (dynamic image size, unsupported op). */
-static graft_plan *batch1_plan(const graft_graph *g, const int32_t *fetches, int n_fetches)
+static graft_plan *batch1_plan(const graft_graph *g, const int32_t *fetches, int n_fetches,
+                               char *why, size_t why_size)
 {
     graft_shape in[64];
+    snprintf(why, why_size, "no graph input");
     if (g->n_inputs < 1 || g->n_inputs > 64)
         return NULL;
     for (int32_t i = 0; i < g->n_inputs; i++) {
         const graft_value *x = &g->values[g->inputs[i]];
+        snprintf(why, why_size, "input '%s' has no declared shape", x->name);
         if (x->rank < 0)
             return NULL;
         in[i].rank = x->rank;
@@ -60,8 +63,11 @@ static graft_plan *batch1_plan(const graft_graph *g, const int32_t *fetches, int
                 in[i].dims[d] = x->dims[d];
             else if (d == 0)
                 in[i].dims[d] = 1;
-            else
-                return NULL; /* dynamic image size: no single answer */
+            else {
+                /* dynamic image size: no single answer */
+                snprintf(why, why_size, "input '%s' has a symbolic dimension %d", x->name, d);
+                return NULL;
+            }
         }
     }
     graft_plan_options po = graft_plan_options_default();
@@ -69,8 +75,10 @@ static graft_plan *batch1_plan(const graft_graph *g, const int32_t *fetches, int
     po.n_fetches = n_fetches;
     graft_plan *p = NULL;
     graft_error err = {0};
-    if (graft_plan_create(g, &po, g->n_inputs, in, &p, &err) != GRAFT_OK)
+    if (graft_plan_create(g, &po, g->n_inputs, in, &p, &err) != GRAFT_OK) {
+        snprintf(why, why_size, "%s", err.msg);
         return NULL;
+    }
     return p;
 }
 
@@ -101,15 +109,17 @@ static bool plan_shape(const graft_graph *g, const graft_plan *p, int32_t v, cha
 
 static bool infer_shape(const graft_graph *g, int32_t v, char *buf, size_t size)
 {
-    graft_plan *p = batch1_plan(g, &v, 1);
+    char why[1024];
+    graft_plan *p = batch1_plan(g, &v, 1, why, sizeof why);
     bool ok = plan_shape(g, p, v, buf, size);
     graft_plan_destroy(p);
     return ok;
 }
 
 /* Every live node in stored order: op, name, the activations it reads (its
- * weights counted), what it writes with shapes at batch 1 where known. The
- * names are what --cut takes. */
+ * weights counted), what it writes with shapes where known (worked out at
+ * batch 1, printed with the batch symbol), or why they are not. The names
+ * are what --cut takes. */
 static void print_nodes(const graft_graph *g, json_object *arr)
 {
     int32_t *fetch = malloc((size_t)(g->n_values + 1) * sizeof *fetch);
@@ -118,9 +128,12 @@ static void print_nodes(const graft_graph *g, json_object *arr)
         if (g->values[v].producer >= 0 && !g->nodes[g->values[v].producer].removed &&
             g->nodes[g->values[v].producer].op >= 0)
             fetch[n_fetch++] = v;
-    graft_plan *p = fetch && n_fetch ? batch1_plan(g, fetch, n_fetch) : NULL;
-    if (!arr)
-        printf("nodes       (name: reads -> writes%s)\n", p ? ", shapes at batch 1" : "");
+    char why[1024] = "";
+    graft_plan *p = fetch && n_fetch ? batch1_plan(g, fetch, n_fetch, why, sizeof why) : NULL;
+    if (!arr && p)
+        printf("nodes       (name: reads -> writes, shapes; the batch dimension by its name)\n");
+    else if (!arr)
+        printf("nodes       (name: reads -> writes; no shapes: %s)\n", why);
     char shape[256];
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const graft_node *n = &g->nodes[i];

@@ -128,6 +128,7 @@ int cli_cmd_run(int argc, char **argv)
     graft_plan *plan = NULL;
     graft_tensor *t[MAX_INPUTS] = {0};
     graft_shape shapes[MAX_INPUTS];
+    graft_dtype stored_dt[MAX_INPUTS] = {0};
 
     if (graft_onnx_import_file(model, NULL, &g, &err) != GRAFT_OK)
         goto lib_fail;
@@ -148,7 +149,7 @@ int cli_cmd_run(int argc, char **argv)
             stored = GRAFT_BFLOAT16;
         shapes[i].rank = t[i]->rank;
         memcpy(shapes[i].dims, t[i]->dims, sizeof(shapes[i].dims));
-        note_input_mismatch(&g->values[g->inputs[i]], ins[i], stored, t[i]);
+        stored_dt[i] = stored;
     }
     const graft_graph *exec_g = g;
     if (optimize) {
@@ -178,6 +179,9 @@ int cli_cmd_run(int argc, char **argv)
             graft_plan_create(exec_g, &po, n_in, shapes, &plan, &err2) != GRAFT_OK)
             goto lib_fail;
     }
+    /* only once graft has accepted them: a refusal says it all */
+    for (int i = 0; i < n_in; i++)
+        note_input_mismatch(&g->values[g->inputs[i]], ins[i], stored_dt[i], t[i]);
     if (graft_plan_run(plan, (const graft_tensor *const *)t, &err) != GRAFT_OK)
         goto lib_fail;
     if (!make_folders(out_dir)) {
