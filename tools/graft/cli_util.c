@@ -719,8 +719,9 @@ int cli_note_training_form(const graft_graph *g, FILE *out)
         const char *what = n->op_type[0] == 'B'
                                ? "training_mode=1: normalised with its stored statistics"
                                : "a training_mode input: identity";
-        fprintf(out, "note: %s '%s' has %s (inference form), and is exported so\n", n->op_type,
-                n->name, what);
+        fprintf(out, "note: %s '%s' has %s (graft runs it in inference form, and exports it "
+                "that way)\n",
+                n->op_type, n->name, what);
         count++;
     }
     return count;
