@@ -23,6 +23,7 @@
 #include <stdlib.h>
 
 #include "ops/light_util.h"
+#include "ops/reduce_walk.h"
 
 enum norm_kind { NK_LRN, NK_INSTANCE, NK_LAYER, NK_MVN };
 
@@ -677,15 +678,9 @@ static graft_status layer_backward(graft_op_call *c)
 
 /* ---- MeanVarianceNormalization -------------------------------------------- */
 
-/* x viewed as merged dims alternating between reduced and kept ones; gs is
- * the stride in group space (0 on reduced dims). */
-typedef struct mvn_view {
-    int rank;
-    int64_t dims[GRAFT_MAX_RANK], gs[GRAFT_MAX_RANK];
-    int64_t n_x, n_groups, count;
-} mvn_view;
-
-static graft_status mvn_view_of(graft_op_call *c, mvn_view *v)
+/* x viewed for the statistics over the axes (ops/reduce_walk.h): a "group"
+ * is one element of the reduced output, n_y of them. */
+static graft_status mvn_view_of(graft_op_call *c, graft__rwalk *v)
 {
     const norm_params *p = c->params;
     const graft_tensor *x = c->in[0];
@@ -700,55 +695,9 @@ static graft_status mvn_view_of(graft_op_call *c, mvn_view *v)
                                   (long long)p->axes[i]);
         red[a] = true;
     }
-    int64_t s[GRAFT_MAX_RANK], stride = 1;
-    for (int i = x->rank - 1; i >= 0; i--) {
-        s[i] = red[i] ? 0 : stride;
-        stride *= red[i] ? 1 : x->dims[i];
-    }
-    v->n_x = graft_tensor_nelem(x);
-    v->n_groups = stride;
-    v->count = stride ? v->n_x / stride : 0;
-    v->rank = 0;
-    for (int i = 0; i < x->rank; i++) {
-        if (x->dims[i] == 1)
-            continue;
-        int k = v->rank;
-        if (k > 0 && (v->gs[k - 1] == 0) == (s[i] == 0)) {
-            v->dims[k - 1] *= x->dims[i];
-            v->gs[k - 1] = s[i];
-            continue;
-        }
-        v->dims[k] = x->dims[i];
-        v->gs[k] = s[i];
-        v->rank++;
-    }
-    if (v->rank == 0) {
-        v->rank = 1;
-        v->dims[0] = 1;
-        v->gs[0] = 0;
-    }
+    graft__rwalk_make(x, red, v);
     return GRAFT_OK;
 }
-
-/* Runs BODY(off, go, gst, len) for each innermost run of x: elements
- * off..off+len, group go + i * gst for element i (gst 0: one group). */
-#define MVN_WALK(v, BODY)                                                                     \
-    do {                                                                                      \
-        int64_t idx_[GRAFT_MAX_RANK] = {0}, go_ = 0;                                          \
-        int r_ = (v)->rank;                                                                   \
-        int64_t len_ = (v)->dims[r_ - 1], gst_ = (v)->gs[r_ - 1];                             \
-        int64_t runs_ = len_ ? (v)->n_x / len_ : 0;                                           \
-        for (int64_t run_ = 0; run_ < runs_; run_++) {                                        \
-            BODY(run_ * len_, go_, gst_, len_);                                               \
-            for (int d_ = r_ - 2; d_ >= 0; d_--) {                                            \
-                go_ += (v)->gs[d_];                                                           \
-                if (++idx_[d_] < (v)->dims[d_])                                               \
-                    break;                                                                    \
-                go_ -= (v)->gs[d_] * (v)->dims[d_];                                           \
-                idx_[d_] = 0;                                                                 \
-            }                                                                                 \
-        }                                                                                     \
-    } while (0)
 
 /* Accumulates sum f(i) into acc[group] over one run. */
 #define RUN_SUM(acc, off, go, gst, len, EXPR)                                                 \
@@ -770,14 +719,14 @@ static graft_status mvn_view_of(graft_op_call *c, mvn_view *v)
         }                                                                                     \
     } while (0)
 
-/* mean[g] and the std dev sd[g] of every group; acc holds n_groups doubles. */
-static void mvn_stats(const mvn_view *v, const float *x, float *mean, float *sd, double *acc)
+/* mean[g] and the std dev sd[g] of every group; acc holds n_y doubles. */
+static void mvn_stats(const graft__rwalk *v, const float *x, float *mean, float *sd, double *acc)
 {
-    int64_t ng = v->n_groups;
+    int64_t ng = v->n_y;
     for (int64_t g = 0; g < ng; g++)
         acc[g] = 0.0;
 #define SUM_X(off, go, gst, len) RUN_SUM(acc, off, go, gst, len, (double)x[e])
-    MVN_WALK(v, SUM_X);
+    GRAFT__RWALK(v, SUM_X);
 #undef SUM_X
     for (int64_t g = 0; g < ng; g++) {
         mean[g] = (float)(acc[g] / (double)v->count);
@@ -785,7 +734,7 @@ static void mvn_stats(const mvn_view *v, const float *x, float *mean, float *sd,
     }
 #define SUM_D2(off, go, gst, len)                                                             \
     RUN_SUM(acc, off, go, gst, len, (double)(x[e] - mean[gi]) * (x[e] - mean[gi]))
-    MVN_WALK(v, SUM_D2);
+    GRAFT__RWALK(v, SUM_D2);
 #undef SUM_D2
     for (int64_t g = 0; g < ng; g++)
         sd[g] = (float)sqrt(acc[g] / (double)v->count);
@@ -796,7 +745,7 @@ static graft_status mvn_infer(graft_op_call *c)
     graft_status st = need_float(c, 0, "X");
     if (st)
         return st;
-    mvn_view v;
+    graft__rwalk v;
     st = mvn_view_of(c, &v);
     if (st)
         return st;
@@ -806,13 +755,13 @@ static graft_status mvn_infer(graft_op_call *c)
 
 static graft_status mvn_forward(graft_op_call *c)
 {
-    mvn_view v;
+    graft__rwalk v;
     graft_status st = mvn_view_of(c, &v);
     if (st)
         return st;
     if (v.n_x == 0)
         return GRAFT_OK;
-    int64_t ng = v.n_groups;
+    int64_t ng = v.n_y;
     bool owned;
     double *acc = work(c, (size_t)ng * (sizeof(double) + 2 * sizeof(float)), &owned);
     if (!acc)
@@ -830,7 +779,7 @@ static graft_status mvn_forward(graft_op_call *c)
             y[(off) + i] = (x[(off) + i] - mean[gi]) * sd[gi];                                \
         }                                                                                     \
     } while (0)
-    MVN_WALK(&v, APPLY);
+    GRAFT__RWALK(&v, APPLY);
 #undef APPLY
     work_free(acc, owned);
     return GRAFT_OK;
@@ -840,13 +789,13 @@ static graft_status mvn_backward(graft_op_call *c)
 {
     if (!c->d_in[0] || !c->d_out[0])
         return GRAFT_OK;
-    mvn_view v;
+    graft__rwalk v;
     graft_status st = mvn_view_of(c, &v);
     if (st)
         return st;
     if (v.n_x == 0)
         return GRAFT_OK;
-    int64_t ng = v.n_groups;
+    int64_t ng = v.n_y;
     bool owned;
     double *acc = work(c, (size_t)ng * (2 * sizeof(double) + 4 * sizeof(float)), &owned);
     if (!acc)
@@ -861,8 +810,8 @@ static graft_status mvn_backward(graft_op_call *c)
 #define SUM_G(off, go, gst, len) RUN_SUM(acc, off, go, gst, len, (double)dy[e])
 #define SUM_GU(off, go, gst, len)                                                             \
     RUN_SUM(acc2, off, go, gst, len, (double)dy[e] * (x[e] - mean[gi]))
-    MVN_WALK(&v, SUM_G);
-    MVN_WALK(&v, SUM_GU);
+    GRAFT__RWALK(&v, SUM_G);
+    GRAFT__RWALK(&v, SUM_GU);
 #undef SUM_G
 #undef SUM_GU
     /* per group: 1/d, mean(dy) and mean(dy u) / (d^2 sd), the last 0 when sd
@@ -880,7 +829,7 @@ static graft_status mvn_backward(graft_op_call *c)
             dx[e] += (dy[e] - kg[gi]) * sd[gi] - ku[gi] * (x[e] - mean[gi]);                  \
         }                                                                                     \
     } while (0)
-    MVN_WALK(&v, APPLY_D);
+    GRAFT__RWALK(&v, APPLY_D);
 #undef APPLY_D
     work_free(acc, owned);
     return GRAFT_OK;

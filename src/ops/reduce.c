@@ -25,6 +25,7 @@
 #include <stdlib.h>
 
 #include "ops/light_util.h"
+#include "ops/reduce_walk.h"
 
 enum red_kind {
     RED_SUM, RED_MEAN, RED_MAX, RED_MIN, RED_PROD, RED_L1, RED_L2, RED_SUMSQ, RED_LOGSUM,
@@ -157,71 +158,21 @@ static graft_status reduce_infer(graft_op_call *c)
 
 /* ---- the walk ------------------------------------------------------------ */
 
+/* The walk (ops/reduce_walk.h) and whether x passes through unchanged. */
 typedef struct rplan {
-    int rank; /* merged dims, >= 1 */
-    int64_t dims[GRAFT_MAX_RANK];
-    int64_t ys[GRAFT_MAX_RANK]; /* element stride in y; 0 on reduced dims */
-    int64_t n_x, n_y, count;    /* elements of x, of y, of x per y */
+    graft__rwalk w;
     bool noop;
 } rplan;
 
 static graft_status rplan_make(graft_op_call *c, rplan *rp)
 {
-    const graft_tensor *x = c->in[0];
     bool red[GRAFT_MAX_RANK];
-    graft_status st = reduce_mask(c, x, red, &rp->noop);
+    graft_status st = reduce_mask(c, c->in[0], red, &rp->noop);
     if (st)
         return st;
-    int64_t s[GRAFT_MAX_RANK], stride = 1;
-    for (int i = x->rank - 1; i >= 0; i--) {
-        s[i] = red[i] ? 0 : stride;
-        stride *= red[i] ? 1 : x->dims[i];
-    }
-    rp->rank = 0;
-    rp->n_x = graft_tensor_nelem(x);
-    rp->n_y = stride;
-    rp->count = rp->n_y ? rp->n_x / rp->n_y : 0;
-    for (int i = 0; i < x->rank; i++) {
-        if (x->dims[i] == 1)
-            continue;
-        int k = rp->rank;
-        /* kept dims stay contiguous in y, so neighbours of one kind merge */
-        if (k > 0 && (rp->ys[k - 1] == 0) == (s[i] == 0)) {
-            rp->dims[k - 1] *= x->dims[i];
-            rp->ys[k - 1] = s[i];
-            continue;
-        }
-        rp->dims[k] = x->dims[i];
-        rp->ys[k] = s[i];
-        rp->rank++;
-    }
-    if (rp->rank == 0) {
-        rp->rank = 1;
-        rp->dims[0] = 1;
-        rp->ys[0] = 0;
-    }
+    graft__rwalk_make(c->in[0], red, &rp->w);
     return GRAFT_OK;
 }
-
-/* Calls ROW(xoff, yoff, ystride, len) for each inner row of the walk; ystride
- * is 0 (the row folds into one y) or 1 (the last kept dim is contiguous). */
-#define RPLAN_WALK(rp, ROW)                                                                   \
-    do {                                                                                      \
-        int64_t idx_[GRAFT_MAX_RANK] = {0}, yo_ = 0;                                          \
-        int r_ = (rp)->rank;                                                                  \
-        int64_t len_ = (rp)->dims[r_ - 1], yst_ = (rp)->ys[r_ - 1];                           \
-        int64_t rows_ = len_ ? (rp)->n_x / len_ : 0;                                          \
-        for (int64_t row_ = 0; row_ < rows_; row_++) {                                        \
-            ROW(row_ * len_, yo_, yst_, len_);                                                \
-            for (int d_ = r_ - 2; d_ >= 0; d_--) {                                            \
-                yo_ += (rp)->ys[d_];                                                          \
-                if (++idx_[d_] < (rp)->dims[d_])                                              \
-                    break;                                                                    \
-                yo_ -= (rp)->ys[d_] * (rp)->dims[d_];                                         \
-                idx_[d_] = 0;                                                                 \
-            }                                                                                 \
-        }                                                                                     \
-    } while (0)
 
 /* A workspace of nbytes: the plan's scratch when there is one (no malloc in
  * steady-state runs), else malloc'ed and *owned. */
@@ -314,21 +265,21 @@ static graft_status reduce_forward(graft_op_call *c)
     if (st)
         return st;
     if (rp.noop) {
-        graft__light_copy(c, ty->data, tx->data, (size_t)rp.n_x * graft_dtype_size(tx->dtype));
+        graft__light_copy(c, ty->data, tx->data, (size_t)rp.w.n_x * graft_dtype_size(tx->dtype));
         return GRAFT_OK;
     }
     int kind = p->kind;
     if (tx->dtype == GRAFT_INT64) {
         const int64_t *x = tx->data;
         int64_t *y = ty->data;
-        for (int64_t i = 0; i < rp.n_y; i++)
+        for (int64_t i = 0; i < rp.w.n_y; i++)
             y[i] = init_i64(kind);
 #define ROW_I64(xo, yo, yst, len) fold_i64(kind, x + (xo), y + (yo), yst, len)
-        RPLAN_WALK(&rp, ROW_I64);
+        GRAFT__RWALK(&rp.w, ROW_I64);
 #undef ROW_I64
         if (kind == RED_MEAN)
-            for (int64_t i = 0; i < rp.n_y; i++)
-                y[i] = rp.count ? y[i] / rp.count : 0;
+            for (int64_t i = 0; i < rp.w.n_y; i++)
+                y[i] = rp.w.count ? y[i] / rp.w.count : 0;
         return GRAFT_OK;
     }
     const float *x = tx->data;
@@ -337,26 +288,26 @@ static graft_status reduce_forward(graft_op_call *c)
     if (kind == RED_LSE) {
         /* e^(x - max) cannot overflow; an infinite max shifts by 0 so that
          * inf - inf never appears */
-        e = work(c, (size_t)rp.n_y * sizeof *e, &owned);
+        e = work(c, (size_t)rp.w.n_y * sizeof *e, &owned);
         if (!e)
             return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
-        for (int64_t i = 0; i < rp.n_y; i++)
+        for (int64_t i = 0; i < rp.w.n_y; i++)
             e[i] = -INFINITY;
 #define ROW_MAX(xo, yo, yst, len) fold_f32(RED_MAX, x + (xo), e + (yo), yst, len, NULL)
-        RPLAN_WALK(&rp, ROW_MAX);
+        GRAFT__RWALK(&rp.w, ROW_MAX);
 #undef ROW_MAX
-        for (int64_t i = 0; i < rp.n_y; i++)
+        for (int64_t i = 0; i < rp.w.n_y; i++)
             e[i] = isfinite(e[i]) ? e[i] : 0.0f;
     }
-    for (int64_t i = 0; i < rp.n_y; i++)
+    for (int64_t i = 0; i < rp.w.n_y; i++)
         y[i] = init_f32(kind);
 #define ROW_F32(xo, yo, yst, len)                                                             \
     fold_f32(kind, x + (xo), y + (yo), yst, len, e ? e + (yo) : NULL)
-    RPLAN_WALK(&rp, ROW_F32);
+    GRAFT__RWALK(&rp.w, ROW_F32);
 #undef ROW_F32
-    for (int64_t i = 0; i < rp.n_y; i++) {
+    for (int64_t i = 0; i < rp.w.n_y; i++) {
         switch (kind) {
-        case RED_MEAN: y[i] /= (float)rp.count; break;
+        case RED_MEAN: y[i] /= (float)rp.w.count; break;
         case RED_L2: y[i] = sqrtf(y[i]); break;
         case RED_LOGSUM: y[i] = logf(y[i]); break;
         case RED_LSE: y[i] = e[i] + logf(y[i]); break;
@@ -419,28 +370,28 @@ static graft_status reduce_backward(graft_op_call *c)
     float *dx = c->d_in[0]->data;
     int kind = p->kind;
     if (rp.noop) {
-        for (int64_t i = 0; i < rp.n_x; i++)
+        for (int64_t i = 0; i < rp.w.n_x; i++)
             dx[i] += dy[i];
         return GRAFT_OK;
     }
     if (kind == RED_MAX || kind == RED_MIN) {
         bool owned = false;
-        unsigned char *done = work(c, (size_t)rp.n_y, &owned);
+        unsigned char *done = work(c, (size_t)rp.w.n_y, &owned);
         if (!done)
             return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
-        memset(done, 0, (size_t)rp.n_y);
+        memset(done, 0, (size_t)rp.w.n_y);
 #define ROW_EXT(xo, yo, yst, len)                                                             \
     grad_row_extreme(x + (xo), y + (yo), dy + (yo), yst, len, done + (yo), dx + (xo))
-        RPLAN_WALK(&rp, ROW_EXT);
+        GRAFT__RWALK(&rp.w, ROW_EXT);
 #undef ROW_EXT
         if (owned)
             free(done);
         return GRAFT_OK;
     }
-    float scale = rp.count ? 1.0f / (float)rp.count : 0.0f;
+    float scale = rp.w.count ? 1.0f / (float)rp.w.count : 0.0f;
 #define ROW_GRAD(xo, yo, yst, len)                                                            \
     grad_row(kind, x + (xo), y + (yo), dy + (yo), yst, len, scale, dx + (xo))
-    RPLAN_WALK(&rp, ROW_GRAD);
+    GRAFT__RWALK(&rp.w, ROW_GRAD);
 #undef ROW_GRAD
     return GRAFT_OK;
 }
