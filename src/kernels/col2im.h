@@ -20,13 +20,12 @@
 #include <stdint.h>
 
 #include "graft/status.h"
+#include "kernels/conv.h"
 #include "ops/op.h"
 
-typedef struct graft__convt_geom {
-    int64_t n, c, m, group;
-    int64_t in[3], out[3];                  /* spatial extents of X and Y */
-    int64_t k[3], stride[3], dil[3], pad[3]; /* pad: begin padding of Y, any sign */
-} graft__convt_geom;
+/* The convolution's geometry read the other way: in and out are the extents
+ * of X and Y, pad the begin padding of Y (any sign). */
+typedef graft__conv_geom graft__convt_geom;
 
 /* y = convtranspose(x, w) + bias (bias may be NULL); y is overwritten.
  * GRAFT_ERR_NOMEM when the scratch buffer cannot be had. */

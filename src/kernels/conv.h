@@ -28,6 +28,29 @@ typedef struct graft__conv_geom {
     int64_t k[3], stride[3], dil[3], pad[3]; /* pad: padding before each axis */
 } graft__conv_geom;
 
+/* Sets g for nsp (1-3) spatial axes given in order; the leading unused axes
+ * get extent 1, stride 1, no padding. */
+static inline void graft__conv_geom_set(graft__conv_geom *g, int nsp, int64_t n, int64_t c,
+                                        int64_t m, int64_t group, const int64_t *in,
+                                        const int64_t *out, const int64_t *k,
+                                        const int64_t *stride, const int64_t *dil,
+                                        const int64_t *pad)
+{
+    g->n = n;
+    g->c = c;
+    g->m = m;
+    g->group = group;
+    for (int i = 0; i < 3; i++) {
+        int j = i - (3 - nsp);
+        g->in[i] = j >= 0 ? in[j] : 1;
+        g->out[i] = j >= 0 ? out[j] : 1;
+        g->k[i] = j >= 0 ? k[j] : 1;
+        g->stride[i] = j >= 0 ? stride[j] : 1;
+        g->dil[i] = j >= 0 ? dil[j] : 1;
+        g->pad[i] = j >= 0 ? pad[j] : 0;
+    }
+}
+
 /* y = act(conv(x, w) + bias + z); bias and z may be NULL. GRAFT_ERR_NOMEM
  * when the scratch buffer cannot be had. */
 graft_status graft__conv_forward(const graft__conv_geom *g, const float *x, const float *w,

@@ -173,20 +173,7 @@ static graft_status conv_geometry(graft_op_call *c, graft__conv_geom *geo, int *
                                   fmt_shape(z, b1, sizeof b1),
                                   graft_shape_format(x->rank, out_dims, b2, sizeof b2));
     }
-    memset(geo, 0, sizeof *geo);
-    geo->n = x->dims[0];
-    geo->c = cin;
-    geo->m = m;
-    geo->group = grp;
-    for (int i = 0; i < 3; i++) {
-        int j = i - (3 - nsp);
-        geo->in[i] = j >= 0 ? x->dims[2 + j] : 1;
-        geo->out[i] = j >= 0 ? od[j] : 1;
-        geo->k[i] = j >= 0 ? k[j] : 1;
-        geo->stride[i] = j >= 0 ? st[j] : 1;
-        geo->dil[i] = j >= 0 ? dl[j] : 1;
-        geo->pad[i] = j >= 0 ? pb[j] : 0;
-    }
+    graft__conv_geom_set(geo, nsp, x->dims[0], cin, m, grp, x->dims + 2, od, k, st, dl, pb);
     return GRAFT_OK;
 }
 
