@@ -1047,3 +1047,79 @@ int lt_onnx_suite(const char *const *ops, int *n_pass, int *n_fail, int *n_skip)
     fprintf(stderr, "onnx node tests: %d pass, %d fail, %d skipped\n", *n_pass, *n_fail, *n_skip);
     return 0;
 }
+
+int lt_onnx_model_dir(const char *dir)
+{
+    enum { MAX_IN = 8 };
+    char path[1200];
+    graft_graph *g = NULL;
+    graft_error err = {0};
+    graft_tensor *in[MAX_IN] = {0};
+    graft_plan *p = NULL;
+    int result = 0;
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -2;
+    fclose(f);
+    if (graft_onnx_import_file(path, NULL, &g, &err) != GRAFT_OK) {
+        printf("FAIL %s: import: %s\n", dir, err.msg);
+        return 0;
+    }
+    int n_in = g->n_inputs;
+    graft_shape sh[MAX_IN];
+    const graft_tensor *known[MAX_IN] = {0};
+    if (n_in > MAX_IN) {
+        printf("FAIL %s: %d inputs\n", dir, n_in);
+        goto done;
+    }
+    for (int i = 0; i < n_in; i++) {
+        snprintf(path, sizeof path, "%s/test_data_set_0/input_%d.pb", dir, i);
+        if (graft_onnx_read_tensor_file(path, &in[i], NULL, NULL, 0, &err) != GRAFT_OK) {
+            printf("FAIL %s: %s\n", dir, err.msg);
+            goto done;
+        }
+        sh[i].rank = in[i]->rank;
+        memcpy(sh[i].dims, in[i]->dims, sizeof sh[i].dims);
+        if (!graft_dtype_is_float(g->values[g->inputs[i]].dtype))
+            known[i] = in[i];
+    }
+    graft_plan_options o = graft_plan_options_default();
+    o.feed_values = known;
+    graft_status st = graft_plan_create(g, &o, n_in, sh, &p, &err);
+    if (st == GRAFT_ERR_UNSUPPORTED) { /* e.g. Resize's scales as a float input */
+        graft_error err2 = {0};
+        for (int i = 0; i < n_in; i++)
+            known[i] = in[i];
+        if (graft_plan_create(g, &o, n_in, sh, &p, &err2) == GRAFT_OK)
+            st = GRAFT_OK;
+    }
+    if (st != GRAFT_OK) {
+        printf("%s %s: plan: %s\n", st == GRAFT_ERR_UNSUPPORTED ? "unsupported" : "FAIL", dir,
+               err.msg);
+        result = st == GRAFT_ERR_UNSUPPORTED ? -1 : 0;
+        goto done;
+    }
+    if (graft_plan_run(p, (const graft_tensor *const *)in, &err) != GRAFT_OK) {
+        printf("FAIL %s: run: %s\n", dir, err.msg);
+        goto done;
+    }
+    result = 1;
+    for (int k = 0; k < graft_plan_n_outputs(p); k++) {
+        snprintf(path, sizeof path, "%s/test_data_set_0/output_%d.pb", dir, k);
+        graft_tensor *want = lt_read_pb(path);
+        char why[256] = "unreadable reference";
+        bool ok = want && lt_close(graft_plan_output(p, k), want, 1e-5, 1e-4, why, sizeof why);
+        graft_tensor_destroy(want);
+        if (!ok) {
+            printf("FAIL %s: output %d: %s\n", dir, k, why);
+            result = 0;
+        }
+    }
+done:
+    graft_plan_destroy(p);
+    for (int i = 0; i < MAX_IN; i++)
+        graft_tensor_destroy(in[i]);
+    graft_graph_destroy(g);
+    return result;
+}

@@ -67,6 +67,12 @@ int lt_onnx_node_test(const char *name, const char *const *ops, char *msg, size_
 /* Every single-node test whose op is in ops; prints fails and skips.
  * Returns -1 when the test data is not installed. */
 int lt_onnx_suite(const char *const *ops, int *n_pass, int *n_fail, int *n_skip);
+/* A whole ONNX model folder (dir/model.onnx + test_data_set_0) through the
+ * importer and a plan: integer inputs are known when the plan is built
+ * (every input, should that plan be refused as unsupported), and every
+ * output_K.pb is compared (1e-5 abs + 1e-4 rel). Returns 1 pass, 0 fail,
+ * -1 unsupported, -2 no such folder; prints a line unless it passes. */
+int lt_onnx_model_dir(const char *dir);
 /* Reads a TensorProto file into compute form (independent reader). */
 graft_tensor *lt_read_pb(const char *path);
 

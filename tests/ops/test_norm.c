@@ -579,30 +579,10 @@ static void test_pytorch_instancenorm(void **state)
     (void)state;
     const char *dir = "/usr/share/libonnx-testdata/data/pytorch-operator/"
                       "test_operator_symbolic_override";
-    char path[512];
-    snprintf(path, sizeof path, "%s/model.onnx", dir);
-    graft_graph *g = NULL;
-    graft_error err = {0};
-    if (graft_onnx_import_file(path, NULL, &g, &err) != GRAFT_OK)
+    int r = lt_onnx_model_dir(dir);
+    if (r == -2)
         skip();
-    graft_tensor *x = NULL, *want = NULL;
-    snprintf(path, sizeof path, "%s/test_data_set_0/input_0.pb", dir);
-    assert_int_equal(graft_onnx_read_tensor_file(path, &x, NULL, NULL, 0, &err), GRAFT_OK);
-    snprintf(path, sizeof path, "%s/test_data_set_0/output_0.pb", dir);
-    assert_int_equal(graft_onnx_read_tensor_file(path, &want, NULL, NULL, 0, &err), GRAFT_OK);
-    graft_shape s = {x->rank, {0}};
-    memcpy(s.dims, x->dims, sizeof x->dims);
-    graft_plan *p = NULL;
-    if (graft_plan_create(g, NULL, 1, &s, &p, &err) != GRAFT_OK)
-        fail_msg("plan: %s", err.msg);
-    assert_int_equal(graft_plan_run(p, (const graft_tensor *const *)&x, &err), GRAFT_OK);
-    char msg[256];
-    if (!lt_close(graft_plan_output(p, 0), want, 1e-5, 1e-4, msg, sizeof msg))
-        fail_msg("test_operator_symbolic_override: %s", msg);
-    graft_plan_destroy(p);
-    graft_tensor_destroy(x);
-    graft_tensor_destroy(want);
-    graft_graph_destroy(g);
+    assert_int_equal(r, 1);
 }
 
 /* ---- the decomposed LayerNormalization -------------------------------------- */

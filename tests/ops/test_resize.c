@@ -368,62 +368,6 @@ static void test_resize_backward(void **state)
     graft_graph_destroy(g);
 }
 
-/* A model with more than one node (the tf_half_pixel_for_nn test feeds roi
- * and scales through Constant nodes): import, plan with the int64 sizes
- * known at build time, run, compare. Returns 1 pass, 0 fail, -1 unsupported. */
-static int run_whole_model(const char *name)
-{
-    char path[1024];
-    graft_graph *g = NULL;
-    graft_error err = {0};
-    graft_tensor *in[8] = {0};
-    graft_plan *p = NULL;
-    int result = 0;
-    snprintf(path, sizeof path, "%s/%s/model.onnx", NODE_DIR, name);
-    if (graft_onnx_import_file(path, NULL, &g, &err) != GRAFT_OK) {
-        printf("FAIL %s: import: %s\n", name, err.msg);
-        return 0;
-    }
-    int n_in = g->n_inputs;
-    graft_shape sh[8];
-    for (int i = 0; i < n_in && i < 8; i++) {
-        snprintf(path, sizeof path, "%s/%s/test_data_set_0/input_%d.pb", NODE_DIR, name, i);
-        if (graft_onnx_read_tensor_file(path, &in[i], NULL, NULL, 0, &err) != GRAFT_OK) {
-            printf("FAIL %s: %s\n", name, err.msg);
-            goto done;
-        }
-        sh[i].rank = in[i]->rank;
-        memcpy(sh[i].dims, in[i]->dims, sizeof sh[i].dims);
-    }
-    graft_plan_options o = graft_plan_options_default();
-    o.feed_values = (const graft_tensor *const *)in;
-    graft_status st = graft_plan_create(g, &o, n_in, sh, &p, &err);
-    if (st != GRAFT_OK) {
-        printf("%s %s: plan: %s\n", st == GRAFT_ERR_UNSUPPORTED ? "unsupported" : "FAIL", name,
-               err.msg);
-        result = st == GRAFT_ERR_UNSUPPORTED ? -1 : 0;
-        goto done;
-    }
-    if (graft_plan_run(p, (const graft_tensor *const *)in, &err) != GRAFT_OK) {
-        printf("FAIL %s: run: %s\n", name, err.msg);
-        goto done;
-    }
-    snprintf(path, sizeof path, "%s/%s/test_data_set_0/output_0.pb", NODE_DIR, name);
-    graft_tensor *want = lt_read_pb(path);
-    char why[256] = "unreadable reference";
-    bool ok = want && lt_close(graft_plan_output(p, 0), want, 1e-5, 1e-4, why, sizeof why);
-    graft_tensor_destroy(want);
-    if (!ok)
-        printf("FAIL %s: %s\n", name, why);
-    result = ok;
-done:
-    graft_plan_destroy(p);
-    for (int i = 0; i < 8; i++)
-        graft_tensor_destroy(in[i]);
-    graft_graph_destroy(g);
-    return result;
-}
-
 static void test_resize_onnx_node_data(void **state)
 {
     (void)state;
@@ -439,8 +383,11 @@ static void test_resize_onnx_node_data(void **state)
             continue;
         char msg[1400];
         int r = lt_onnx_node_test(nm, ops, msg, sizeof msg);
-        if (r == -2) /* the first node is not ours: a multi-node model */
-            r = run_whole_model(nm);
+        if (r == -2) { /* the first node is not ours: a multi-node model */
+            char dir[1200];
+            snprintf(dir, sizeof dir, "%s/%s", NODE_DIR, nm);
+            r = lt_onnx_model_dir(dir);
+        }
         else if (r == 0)
             printf("FAIL %s\n", msg);
         else if (r == -1)
