@@ -36,23 +36,6 @@ static const char *shape_str(int rank, const int64_t *dims, char *buf, size_t si
     return graft_shape_format(rank, dims, buf, size);
 }
 
-/* A workspace of nbytes (+ BLAS slack): the plan's scratch when there is one,
- * else malloc'ed and *owned. */
-static void *work(graft_op_call *c, size_t nbytes, bool *owned)
-{
-    *owned = !c->ctx || !c->ctx->scratch;
-    nbytes += GRAFT_BLAS_SLACK;
-    if (*owned)
-        return malloc(nbytes);
-    return c->ctx->scratch(c->ctx, nbytes);
-}
-
-static void work_free(void *p, bool owned)
-{
-    if (owned)
-        free(p);
-}
-
 static bool is_num(graft_dtype dt)
 {
     return dt == GRAFT_FLOAT || dt == GRAFT_INT64;
@@ -1373,14 +1356,14 @@ static graft_status cumsum_backward(graft_op_call *c)
     int64_t inner = graft_shape_nelem(x->rank - ax - 1, x->dims + ax + 1);
     bool rev = !p->reverse, excl = p->exclusive, owned = false;
     int64_t total = graft_tensor_nelem(x);
-    float *tmp = work(c, (size_t)total * sizeof(float), &owned);
+    float *tmp = lu_work(c, (size_t)total * sizeof(float), &owned);
     if (!tmp)
         return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
     CUMSUM_LOOP(float, c->d_out[0]->data, tmp);
     float *dx = c->d_in[0]->data;
     for (int64_t i = 0; i < total; i++)
         dx[i] += tmp[i];
-    work_free(tmp, owned);
+    lu_work_free(tmp, owned);
     return GRAFT_OK;
 }
 
@@ -1641,7 +1624,7 @@ static graft_status topk_run(graft_op_call *c, void *vals, int64_t *idx, float *
     if (k == 0 || outer * inner == 0)
         return GRAFT_OK;
     bool owned = false, isf = x->dtype == GRAFT_FLOAT;
-    topk_item *it = work(c, (size_t)n * sizeof *it, &owned);
+    topk_item *it = lu_work(c, (size_t)n * sizeof *it, &owned);
     if (!it)
         return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
     int (*cmp)(const void *, const void *) = isf ? (p->largest ? cmp_f_desc : cmp_f_asc)
@@ -1670,7 +1653,7 @@ static graft_status topk_run(graft_op_call *c, void *vals, int64_t *idx, float *
                     dx[base + it[r].idx * inner] += dv[yo];
             }
         }
-    work_free(it, owned);
+    lu_work_free(it, owned);
     return GRAFT_OK;
 }
 
@@ -2134,7 +2117,7 @@ static graft_status ein_gemm_forward(graft_op_call *c, const ein_plan *e, const 
     int64_t NB = gm->size[G_BATCH], M = gm->size[G_M], N = gm->size[G_N], K = gm->size[G_K];
     size_t need = (size_t)(NB * M * K + NB * K * N + NB * M * N) * sizeof(float);
     bool owned = false;
-    float *buf = work(c, need, &owned);
+    float *buf = lu_work(c, need, &owned);
     if (!buf)
         return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
     float *abuf = buf, *bbuf = abuf + NB * M * K, *ybuf = bbuf + NB * K * N;
@@ -2162,7 +2145,7 @@ static graft_status ein_gemm_forward(graft_op_call *c, const ein_plan *e, const 
             xs[i] = gst[e->out_slot[i]];
         box_copy(c, sizeof(float), e->n_out, e->out_dims, (const char *)ybuf, xs, (char *)y);
     }
-    work_free(buf, owned);
+    lu_work_free(buf, owned);
     return GRAFT_OK;
 }
 
@@ -2176,7 +2159,7 @@ static graft_status ein_gemm_backward(graft_op_call *c, const ein_plan *e, const
     size_t need = (size_t)(NB * M * K + NB * K * N + NB * M * N + NB * M * K + NB * K * N) *
                   sizeof(float);
     bool owned = false;
-    float *buf = work(c, need, &owned);
+    float *buf = lu_work(c, need, &owned);
     if (!buf)
         return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
     float *obuf = buf, *ybuf = obuf + NB * (M > N ? M : N) * K, *dbuf = ybuf + NB * M * N;
@@ -2227,7 +2210,7 @@ static graft_status ein_gemm_backward(graft_op_call *c, const ein_plan *e, const
         int r = group_box(e, gm, wrt, groups, 3, dims, xs);
         box_add(c, r, dims, dx, xs, dbuf, false);
     }
-    work_free(buf, owned);
+    lu_work_free(buf, owned);
     return GRAFT_OK;
 }
 

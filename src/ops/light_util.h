@@ -6,8 +6,10 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "kernels/gemm.h" /* GRAFT_BLAS_SLACK */
 #include "ops/op.h"
 
 /* Below this much work (elements, times ~16 for transcendental ops) a
@@ -70,6 +72,24 @@ static inline bool lu_axis(int64_t axis, int rank, int *out)
         return false;
     *out = (int)(axis < 0 ? axis + rank : axis);
     return true;
+}
+
+/* A workspace of nbytes (+ BLAS slack): the plan's scratch when there is
+ * one (no malloc in steady-state runs), else malloc'ed and *owned; release
+ * with lu_work_free. */
+static inline void *lu_work(graft_op_call *c, size_t nbytes, bool *owned)
+{
+    *owned = !c->ctx || !c->ctx->scratch;
+    nbytes += GRAFT_BLAS_SLACK;
+    if (*owned)
+        return malloc(nbytes);
+    return c->ctx->scratch(c->ctx, nbytes);
+}
+
+static inline void lu_work_free(void *p, bool owned)
+{
+    if (owned)
+        free(p);
 }
 
 /* Bool computes as GRAFT_UINT8 holding 0/1 (what the importer produces);

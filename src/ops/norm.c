@@ -40,22 +40,6 @@ typedef struct norm_params {
     int64_t axes[GRAFT_MAX_RANK];
 } norm_params;
 
-/* A workspace of nbytes: the plan's scratch when there is one (no malloc in
- * steady-state runs), else malloc'ed and *owned. */
-static void *work(graft_op_call *c, size_t nbytes, bool *owned)
-{
-    *owned = !c->ctx || !c->ctx->scratch;
-    if (*owned)
-        return malloc(nbytes ? nbytes : 1);
-    return c->ctx->scratch(c->ctx, nbytes ? nbytes : 1);
-}
-
-static void work_free(void *p, bool owned)
-{
-    if (owned)
-        free(p);
-}
-
 static int n_threads_for(const graft_op_call *c, int64_t work_elems, int64_t tasks)
 {
     int nt = lu_threads(c, work_elems);
@@ -273,7 +257,7 @@ static graft_status lrn_backward(graft_op_call *c)
     float a = p->alpha / (float)p->size, k2 = -2.0f * p->beta * a;
     /* per image: s and t = dy y / s for every channel plane */
     bool owned;
-    float *buf = work(c, (size_t)(2 * nc * m) * sizeof(float), &owned);
+    float *buf = lu_work(c, (size_t)(2 * nc * m) * sizeof(float), &owned);
     if (!buf)
         return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
     float *s = buf, *t = buf + nc * m;
@@ -316,7 +300,7 @@ static graft_status lrn_backward(graft_op_call *c)
             }
         }
     }
-    work_free(buf, owned);
+    lu_work_free(buf, owned);
     return GRAFT_OK;
 }
 
@@ -383,7 +367,7 @@ static graft_status instance_backward(graft_op_call *c)
     int64_t m = graft_shape_nelem(xt->rank - 2, xt->dims + 2);
     bool owned;
     /* per-plane sums, folded per channel afterwards: no races between threads */
-    double *sums = work(c, (size_t)(2 * planes) * sizeof(double), &owned);
+    double *sums = lu_work(c, (size_t)(2 * planes) * sizeof(double), &owned);
     if (!sums)
         return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
     int nt = n_threads_for(c, planes * m * 3, planes);
@@ -410,7 +394,7 @@ static graft_status instance_backward(graft_op_call *c)
         if (dscale)
             dscale[pl % nc] += (float)sums[2 * pl + 1];
     }
-    work_free(sums, owned);
+    lu_work_free(sums, owned);
     return GRAFT_OK;
 }
 
@@ -557,7 +541,7 @@ static graft_status layer_forward(graft_op_call *c)
     bool bcast = !v.w_flat || !v.b_flat, owned = false;
     void *buf = NULL;
     if (bcast) {
-        buf = work(c, (size_t)(2 * v.m) * (sizeof(float) + sizeof(int64_t)), &owned);
+        buf = lu_work(c, (size_t)(2 * v.m) * (sizeof(float) + sizeof(int64_t)), &owned);
         if (!buf)
             return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
     }
@@ -586,7 +570,7 @@ static graft_status layer_forward(graft_op_call *c)
             for (int64_t j = 0; j < m; j++)
                 yp[j] = (xp[j] - mu) * ri * w[j];
     }
-    work_free(buf, owned);
+    lu_work_free(buf, owned);
     return GRAFT_OK;
 }
 
@@ -610,7 +594,7 @@ static graft_status layer_backward(graft_op_call *c)
      * broadcast dW/dB (2m floats), broadcast maps (2m int64) */
     size_t nf = (size_t)(2 * m + 2 * rows + 2 * m);
     bool owned;
-    float *buf = work(c, nf * sizeof(float) + (size_t)(2 * m) * sizeof(int64_t) + 8, &owned);
+    float *buf = lu_work(c, nf * sizeof(float) + (size_t)(2 * m) * sizeof(int64_t) + 8, &owned);
     if (!buf)
         return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
     float *mu = buf + 2 * m, *ri = mu + rows, *cw = ri + rows, *cb = cw + m;
@@ -672,7 +656,7 @@ static graft_status layer_backward(graft_op_call *c)
             for (int64_t j = 0; j < m; j++)
                 db[map[m + j]] += cb[j];
     }
-    work_free(buf, owned);
+    lu_work_free(buf, owned);
     return GRAFT_OK;
 }
 
@@ -763,7 +747,7 @@ static graft_status mvn_forward(graft_op_call *c)
         return GRAFT_OK;
     int64_t ng = v.n_y;
     bool owned;
-    double *acc = work(c, (size_t)ng * (sizeof(double) + 2 * sizeof(float)), &owned);
+    double *acc = lu_work(c, (size_t)ng * (sizeof(double) + 2 * sizeof(float)), &owned);
     if (!acc)
         return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
     float *mean = (float *)(acc + ng), *sd = mean + ng;
@@ -781,7 +765,7 @@ static graft_status mvn_forward(graft_op_call *c)
     } while (0)
     GRAFT__RWALK(&v, APPLY);
 #undef APPLY
-    work_free(acc, owned);
+    lu_work_free(acc, owned);
     return GRAFT_OK;
 }
 
@@ -797,7 +781,7 @@ static graft_status mvn_backward(graft_op_call *c)
         return GRAFT_OK;
     int64_t ng = v.n_y;
     bool owned;
-    double *acc = work(c, (size_t)ng * (2 * sizeof(double) + 4 * sizeof(float)), &owned);
+    double *acc = lu_work(c, (size_t)ng * (2 * sizeof(double) + 4 * sizeof(float)), &owned);
     if (!acc)
         return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
     double *acc2 = acc + ng;
@@ -831,7 +815,7 @@ static graft_status mvn_backward(graft_op_call *c)
     } while (0)
     GRAFT__RWALK(&v, APPLY_D);
 #undef APPLY_D
-    work_free(acc, owned);
+    lu_work_free(acc, owned);
     return GRAFT_OK;
 }
 

@@ -174,16 +174,6 @@ static graft_status rplan_make(graft_op_call *c, rplan *rp)
     return GRAFT_OK;
 }
 
-/* A workspace of nbytes: the plan's scratch when there is one (no malloc in
- * steady-state runs), else malloc'ed and *owned. */
-static void *work(graft_op_call *c, size_t nbytes, bool *owned)
-{
-    *owned = !c->ctx || !c->ctx->scratch;
-    if (*owned)
-        return malloc(nbytes ? nbytes : 1);
-    return c->ctx->scratch(c->ctx, nbytes ? nbytes : 1);
-}
-
 /* ---- forward ------------------------------------------------------------- */
 
 static inline float f_max(float a, float v) { return (v > a || v != v) ? v : a; }
@@ -288,7 +278,7 @@ static graft_status reduce_forward(graft_op_call *c)
     if (kind == RED_LSE) {
         /* e^(x - max) cannot overflow; an infinite max shifts by 0 so that
          * inf - inf never appears */
-        e = work(c, (size_t)rp.w.n_y * sizeof *e, &owned);
+        e = lu_work(c, (size_t)rp.w.n_y * sizeof *e, &owned);
         if (!e)
             return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
         for (int64_t i = 0; i < rp.w.n_y; i++)
@@ -314,8 +304,7 @@ static graft_status reduce_forward(graft_op_call *c)
         default: break;
         }
     }
-    if (owned)
-        free(e);
+    lu_work_free(e, owned);
     return GRAFT_OK;
 }
 
@@ -376,7 +365,7 @@ static graft_status reduce_backward(graft_op_call *c)
     }
     if (kind == RED_MAX || kind == RED_MIN) {
         bool owned = false;
-        unsigned char *done = work(c, (size_t)rp.w.n_y, &owned);
+        unsigned char *done = lu_work(c, (size_t)rp.w.n_y, &owned);
         if (!done)
             return graft__op_fail(c, GRAFT_ERR_NOMEM, "out of memory");
         memset(done, 0, (size_t)rp.w.n_y);
@@ -384,8 +373,7 @@ static graft_status reduce_backward(graft_op_call *c)
     grad_row_extreme(x + (xo), y + (yo), dy + (yo), yst, len, done + (yo), dx + (xo))
         GRAFT__RWALK(&rp.w, ROW_EXT);
 #undef ROW_EXT
-        if (owned)
-            free(done);
+        lu_work_free(done, owned);
         return GRAFT_OK;
     }
     float scale = rp.w.count ? 1.0f / (float)rp.w.count : 0.0f;
